@@ -1,0 +1,376 @@
+"""The loss object: one frozen dataclass per loss with value, gradient and Hessian.
+
+:class:`Loss` holds what every loss shares: input conversion and validation, the choice between
+the fused NumPy kernels and the generic array-API path, sample weights, reductions, and the
+public method set. A concrete loss implements only ``_compute`` (value, gradient and Hessian
+from one shared pass over the data), its target checks and ``_intercept``.
+
+Conventions (``docs/conventions.md``): the first argument is always ``y_true``, the second the
+raw prediction (logit for classification, the prediction itself for regression); options are
+keyword-only; derivatives are taken with respect to the raw prediction; outputs have the
+namespace, device and dtype of ``raw_prediction`` (float16 and bfloat16 are computed in float32).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from losslab import _validate
+from losslab._array_api import Array, concrete_bool, get_namespace, is_numpy_namespace, to_numpy
+from losslab._config import get_config
+from losslab.links import IdentityLink, Link
+
+__all__ = ["HessianSign", "Loss", "Need", "Reduction"]
+
+Need = tuple[bool, bool, bool]
+"""Which of (value, gradient, Hessian) a computation must return."""
+Results = tuple[Array | None, Array | None, Array | None]
+Reduction = Literal["mean", "sum", "none", "positives"]
+HessianSign = Literal["positive", "nonnegative", "zero", "indefinite"]
+
+VALUE: Need = (True, False, False)
+GRAD: Need = (False, True, False)
+HESS: Need = (False, False, True)
+VALUE_GRAD: Need = (True, True, False)
+GRAD_HESS: Need = (False, True, True)
+ALL: Need = (True, True, True)
+
+_REDUCTIONS = ("mean", "sum", "none", "positives")
+
+
+def _is_array(x: object) -> bool:
+    return hasattr(x, "shape") and hasattr(x, "dtype")
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Validated inputs in the working dtype, plus what the outputs must be cast back to."""
+
+    xp: Any
+    y: Array
+    z: Array
+    w: Array | None
+    out_dtype: Any
+
+
+@dataclass(frozen=True)
+class Loss:
+    """Base class of every losslab loss.
+
+    Subclasses are frozen dataclasses whose fields are the hyperparameters, validated in
+    ``__post_init__``. Class attributes describe the loss for optimisers and integrations:
+
+    name
+        The registry name (``losslab.get_loss(name)``).
+    link
+        The link (:mod:`losslab.links`): ``link.inverse(raw)`` gives predictions.
+    is_multiclass
+        Raw predictions of shape (n, K) instead of element-wise.
+    constant_hessian
+        The Hessian does not depend on the inputs (squared errors).
+    differentiable
+        False where the loss has kinks at which the gradient is a subgradient (absolute, pinball).
+    """
+
+    name: ClassVar[str] = "loss"
+    link: ClassVar[Link] = IdentityLink()
+    is_multiclass: ClassVar[bool] = False
+    constant_hessian: ClassVar[bool] = False
+    differentiable: ClassVar[bool] = True
+    supports_positives: ClassVar[bool] = False
+
+    # ------------------------------------------------------------------ metadata
+    @property
+    def convex(self) -> bool:
+        """Whether the loss is convex in the raw prediction."""
+        return True
+
+    @property
+    def hessian_sign(self) -> HessianSign:
+        """Sign of the exact Hessian: "positive", "nonnegative", "zero" (almost everywhere)
+        or "indefinite" (negative somewhere: the boosting adapters then need a policy)."""
+        return "positive"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The hyperparameters as a dict (the dataclass fields)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    # ------------------------------------------------------------------ subclass hooks
+    def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
+        """Return (value, gradient, Hessian), None for what ``need`` does not ask for."""
+        raise NotImplementedError
+
+    def _convert_targets(self, y: Any, z: Array, xp: Any, device: Any) -> Array:
+        """Convert ``y_true`` to an array in z's working dtype and check its shape."""
+        if not _is_array(y):
+            y = xp.asarray(y, device=device)
+        if not (xp.isdtype(y.dtype, "numeric") or xp.isdtype(y.dtype, "bool")) or xp.isdtype(
+            y.dtype, "complex floating"
+        ):
+            raise TypeError(f"y_true must be a real numeric array, got dtype {y.dtype}")
+        if y.dtype != z.dtype:
+            y = xp.astype(y, z.dtype)
+        _validate.check_same_shape(y, z, "y_true", "raw_prediction")
+        return y
+
+    def _check_target_values(self, y: Array, z: Array, xp: Any) -> None:
+        """Raise ValueError for targets outside the loss's domain (NaN passes through)."""
+
+    def _weight_shape(self, z: Array) -> tuple[int, ...]:
+        return tuple(z.shape[:1]) if self.is_multiclass else tuple(z.shape)
+
+    def _count_positives(self, y: Array, xp: Any) -> Array:
+        raise NotImplementedError
+
+    def _intercept(self, y: np.ndarray[Any, Any], w: np.ndarray[Any, Any]) -> Any:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ machinery
+    def _prepare(self, y_true: Any, raw_prediction: Any, sample_weight: Any, validate: bool) -> _Prepared:
+        xp, device = get_namespace(y_true, raw_prediction, sample_weight)
+        z = raw_prediction
+        if not _is_array(z):
+            z = xp.asarray(z, dtype=xp.float64, device=device)
+        _validate.check_raw_prediction_dtype(z, xp=xp)
+        out_dtype = z.dtype
+        if z.dtype not in (xp.float32, xp.float64):
+            z = xp.astype(z, xp.float32)
+        if self.is_multiclass and z.ndim != 2:
+            raise ValueError(
+                f"{self.name} needs raw_prediction of shape (n_samples, n_classes), "
+                f"got shape {tuple(z.shape)}"
+            )
+        y = self._convert_targets(y_true, z, xp, device)
+        _validate.check_nonempty(z)
+        w = sample_weight
+        if w is not None:
+            if not _is_array(w):
+                w = xp.asarray(w, device=device)
+            if not xp.isdtype(w.dtype, "real floating"):
+                if not (xp.isdtype(w.dtype, "integral") or xp.isdtype(w.dtype, "bool")):
+                    raise TypeError(f"sample_weight must be a real array, got dtype {w.dtype}")
+            w = xp.astype(w, z.dtype)
+            _validate.check_weights(w, self._weight_shape(z), xp=xp, validate=validate)
+        if validate:
+            self._check_target_values(y, z, xp)
+        return _Prepared(xp=xp, y=y, z=z, w=w, out_dtype=out_dtype)
+
+    def _run(self, p: _Prepared, need: Need) -> Results:
+        """Compute in the working dtype, weights applied, not yet cast back."""
+        xp = p.xp
+        if is_numpy_namespace(xp) and not self.is_multiclass and get_config()["use_kernels"]:
+            fused = _try_fused()
+            if fused is not None:
+                result = fused(self, p.y, p.z, p.w, need)
+                if result is not None:
+                    return result  # type: ignore[no-any-return]
+        if is_numpy_namespace(xp):
+            # Overflow to inf, underflow to 0 and 1/0 are the correctly rounded results of the
+            # stable formulas; 'invalid' (a NaN made from numbers) stays a warning: a bug.
+            with np.errstate(divide="ignore", over="ignore", under="ignore"):
+                result = self._compute(p.y, p.z, need, xp)
+        else:
+            result = self._compute(p.y, p.z, need, xp)
+        if p.w is None:
+            return result
+        w = p.w
+        wv = w
+        wm = w[:, None] if self.is_multiclass else w
+        value, grad, hess = result
+        return (
+            None if value is None else value * wv,
+            None if grad is None else grad * wm,
+            None if hess is None else hess * wm,
+        )
+
+    def _evaluate(
+        self, y_true: Any, raw_prediction: Any, sample_weight: Any, validate: bool, need: Need
+    ) -> Results:
+        p = self._prepare(y_true, raw_prediction, sample_weight, validate)
+        results = self._run(p, need)
+        if p.z.dtype == p.out_dtype:
+            return results
+        return tuple(None if r is None else p.xp.astype(r, p.out_dtype) for r in results)  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ public methods
+    def loss(
+        self, y_true: Any, raw_prediction: Any, *, sample_weight: Any = None, validate: bool = True
+    ) -> Array:
+        """Element-wise loss value (shape of ``raw_prediction``; (n,) for multiclass).
+
+        Parameters
+        ----------
+        y_true : array
+            Targets: labels in [0, 1] (binary), class indices (n,) or probabilities (n, K)
+            (multiclass), real values (regression).
+        raw_prediction : array of real floating dtype
+            Logits or predictions; same shape as ``y_true`` for element-wise losses.
+        sample_weight : array or None, keyword-only
+            Non-negative finite weights (shape of the per-sample output); multiply the result.
+        validate : bool, keyword-only
+            Check target, probability and weight values (on by default; set False in a
+            training loop that validated once). Dtype and shape are always checked.
+
+        Raises
+        ------
+        TypeError
+            ``raw_prediction`` is not real floating, or arrays of different libraries.
+        ValueError
+            Shapes differ, input is empty, targets lie outside the loss's domain, or weights
+            are negative, NaN, inf or of the wrong shape.
+        """
+        return self._evaluate(y_true, raw_prediction, sample_weight, validate, VALUE)[0]
+
+    def gradient(
+        self, y_true: Any, raw_prediction: Any, *, sample_weight: Any = None, validate: bool = True
+    ) -> Array:
+        """Element-wise first derivative with respect to ``raw_prediction`` (same shape).
+
+        Parameters and errors as for :meth:`loss`.
+        """
+        return self._evaluate(y_true, raw_prediction, sample_weight, validate, GRAD)[1]
+
+    def hessian(
+        self, y_true: Any, raw_prediction: Any, *, sample_weight: Any = None, validate: bool = True
+    ) -> Array:
+        """Element-wise exact second derivative with respect to ``raw_prediction``.
+
+        For multiclass losses this is the diagonal of each row's K x K Hessian, shape (n, K).
+        Where the exact Hessian is zero almost everywhere (absolute, pinball) it is 0.
+        Parameters and errors as for :meth:`loss`.
+        """
+        return self._evaluate(y_true, raw_prediction, sample_weight, validate, HESS)[2]
+
+    def loss_gradient(
+        self, y_true: Any, raw_prediction: Any, *, sample_weight: Any = None, validate: bool = True
+    ) -> tuple[Array, Array]:
+        """(value, gradient) from one pass sharing the transcendental work."""
+        v, g, _ = self._evaluate(y_true, raw_prediction, sample_weight, validate, VALUE_GRAD)
+        return v, g
+
+    def gradient_hessian(
+        self, y_true: Any, raw_prediction: Any, *, sample_weight: Any = None, validate: bool = True
+    ) -> tuple[Array, Array]:
+        """(gradient, Hessian) from one pass; what a boosting objective returns."""
+        _, g, h = self._evaluate(y_true, raw_prediction, sample_weight, validate, GRAD_HESS)
+        return g, h
+
+    def loss_gradient_hessian(
+        self, y_true: Any, raw_prediction: Any, *, sample_weight: Any = None, validate: bool = True
+    ) -> tuple[Array, Array, Array]:
+        """(value, gradient, Hessian) from one pass."""
+        v, g, h = self._evaluate(y_true, raw_prediction, sample_weight, validate, ALL)
+        return v, g, h
+
+    def __call__(
+        self,
+        y_true: Any,
+        raw_prediction: Any,
+        *,
+        sample_weight: Any = None,
+        reduction: Reduction = "mean",
+        validate: bool = True,
+    ) -> Array:
+        """The reduced loss.
+
+        ``reduction``:
+
+        * ``"mean"``: ``sum(w * L) / sum(w)`` (the weighted average, as scikit-learn's
+          ``np.average``); the plain mean without weights;
+        * ``"sum"``: ``sum(w * L)``;
+        * ``"none"``: the element-wise ``w * L``;
+        * ``"positives"`` (focal losses only): ``sum(w * L) / max(n_pos, 1)`` where ``n_pos`` is
+          the number of positives (foreground), as RetinaNet normalises.
+
+        Returns a 0-d array of ``raw_prediction``'s namespace and dtype (the element-wise array
+        for ``"none"``).
+
+        Raises
+        ------
+        ValueError
+            Unknown reduction, ``"positives"`` on a loss without positives, weights summing to
+            0 with ``"mean"``, and every error of :meth:`loss`.
+        """
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        if reduction == "positives" and not self.supports_positives:
+            raise ValueError(f"reduction='positives' is only defined for focal losses, not {self.name}")
+        p = self._prepare(y_true, raw_prediction, sample_weight, validate)
+        xp = p.xp
+        value = self._run(p, VALUE)[0]
+        if reduction == "none":
+            out = value
+        else:
+            total = xp.sum(value)
+            if reduction == "sum":
+                out = total
+            elif reduction == "mean":
+                if p.w is None:
+                    out = total / float(value.shape[0] if self.is_multiclass else _size(value))
+                else:
+                    wsum = xp.sum(p.w)
+                    if validate and concrete_bool(wsum <= 0):
+                        raise ValueError("sample_weight sums to 0: the weighted mean is undefined")
+                    out = total / wsum
+            else:
+                out = total / xp.maximum(self._count_positives(p.y, xp), 1.0)
+        return out if out.dtype == p.out_dtype else xp.astype(out, p.out_dtype)
+
+    def fit_intercept_only(self, y_true: Any, sample_weight: Any = None) -> Any:
+        """The constant raw prediction that minimises the weighted mean loss (the init score).
+
+        Returns a Python float for element-wise losses and a NumPy array of shape (K,) for
+        multiclass losses, computed in float64 on the host whatever the input namespace.
+        Closed forms where they exist (mean, median, quantile, logit of the mean), otherwise a
+        1-D bisection on the summed gradient (focal, Huber, pseudo-Huber, log-cosh).
+
+        Raises
+        ------
+        ValueError
+            As :meth:`loss` for the targets and weights.
+        """
+        y = to_numpy(y_true) if _is_array(y_true) else np.asarray(y_true)
+        y = np.asarray(y)
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"y_true must be a real numeric array, got dtype {y.dtype}")
+        if not self.is_multiclass:
+            y = y.astype(np.float64)
+        z = self._intercept_raw_placeholder(y)
+        w = None if sample_weight is None else to_numpy(sample_weight) if _is_array(sample_weight) else np.asarray(sample_weight, dtype=np.float64)
+        p = self._prepare(y, z, w, True)
+        w64 = np.ones(p.z.shape[:1] if self.is_multiclass else p.z.shape) if p.w is None else np.asarray(p.w, dtype=np.float64)
+        if float(np.sum(w64)) <= 0:
+            raise ValueError("sample_weight sums to 0: no intercept minimises a zero-weight loss")
+        return self._intercept(np.asarray(p.y), w64)
+
+    def _intercept_raw_placeholder(self, y: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        return np.zeros(y.shape, dtype=np.float64)
+
+
+def _size(x: Array) -> int:
+    n = 1
+    for s in x.shape:
+        n *= int(s)
+    return n
+
+
+_FUSED: Any = None
+
+
+def _try_fused() -> Any:
+    """The fused-kernel entry point ``losslab._kernels.try_fused``, or None if absent."""
+    global _FUSED
+    if _FUSED is None:
+        try:
+            from losslab._kernels import try_fused
+        except ModuleNotFoundError as exc:
+            if exc.name not in {"losslab._kernels"}:
+                raise
+            _FUSED = False
+        else:
+            _FUSED = try_fused
+    return _FUSED or None

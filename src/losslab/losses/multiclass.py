@@ -1,0 +1,330 @@
+"""Multiclass losses on logits of shape (n, K): softmax cross-entropy and softmax focal loss.
+
+Targets are class indices of shape (n,) (integers, or floats with integral values) or class
+probabilities of shape (n, K). ``loss`` returns (n,), ``gradient`` (n, K) and ``hessian`` the
+DIAGONAL of each row's K x K Hessian, (n, K). Probabilities are ``softmax(z)`` (SoftmaxLink).
+
+Accuracy comes from never forming ``1 - p`` for the largest probability: with ``m`` the row
+maximum and ``S`` the sum of ``exp(z_j - m)`` over the other classes,
+``-log p_max = log1p(S)`` and ``1 - p_max = S / (1 + S)``. The focal loss of class ``c`` is the
+binary focal loss of the margin ``x_t = z_c - logsumexp(z_{-c})`` (shared/golden/README.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from losslab import _validate
+from losslab._array_api import Array, concrete_bool
+from losslab.links import SoftmaxLink
+from losslab.losses._base import Loss, Need, Results
+from losslab.losses.binary import focal_margin
+
+__all__ = ["SoftmaxCrossEntropy", "SoftmaxFocalLoss"]
+
+
+class _SoftmaxLoss(Loss):
+    """Target conversion, checks and intercept placeholder shared by the softmax losses."""
+
+    link: ClassVar[SoftmaxLink] = SoftmaxLink()
+    is_multiclass: ClassVar[bool] = True
+
+    def _convert_targets(self, y: Any, z: Array, xp: Any, device: Any) -> Array:
+        if not (hasattr(y, "shape") and hasattr(y, "dtype")):
+            y = xp.asarray(y, device=device)
+        n, k = z.shape
+        if k < 2:
+            raise ValueError(f"{self.name} needs at least 2 classes, got raw_prediction of shape {tuple(z.shape)}")
+        if y.ndim == 1:
+            if y.shape[0] != n:
+                raise ValueError(
+                    f"y_true class indices must have shape ({n},) to match raw_prediction "
+                    f"{tuple(z.shape)}, got {tuple(y.shape)}"
+                )
+            if xp.isdtype(y.dtype, "real floating"):
+                if concrete_bool(xp.any(xp.isnan(y))):
+                    raise ValueError("y_true class indices contain NaN")
+                if concrete_bool(xp.any(y != xp.round(y))):
+                    raise ValueError("y_true class indices must be whole numbers")
+            elif not xp.isdtype(y.dtype, "integral"):
+                raise TypeError(f"y_true class indices must be integers, got dtype {y.dtype}")
+            return xp.astype(y, xp.int64) if y.dtype != xp.int64 else y
+        if y.ndim == 2:
+            _validate.check_same_shape(y, z, "y_true probabilities", "raw_prediction")
+            if not xp.isdtype(y.dtype, "real floating"):
+                y = xp.astype(y, z.dtype)
+            return xp.astype(y, z.dtype) if y.dtype != z.dtype else y
+        raise ValueError(
+            f"y_true must be class indices (n,) or probabilities (n, K), got shape {tuple(y.shape)}"
+        )
+
+    def _check_target_values(self, y: Array, z: Array, xp: Any) -> None:
+        k = z.shape[1]
+        if y.ndim == 1:
+            if concrete_bool(xp.any((y < 0) | (y >= k))):
+                raise ValueError(f"y_true class indices must lie in [0, {k}); found values outside")
+        else:
+            _validate.check_in_unit_interval(y, "y_true", xp=xp, what="class probabilities")
+
+    def _intercept_raw_placeholder(self, y: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        if y.ndim == 2:
+            return np.zeros(y.shape, dtype=np.float64)
+        k = int(np.nanmax(y)) + 1 if y.size else 2
+        alpha = getattr(self, "alpha", None)
+        k = max(k, 2, len(alpha) if alpha is not None else 0)
+        return np.zeros((y.shape[0], k), dtype=np.float64)
+
+    def _class_frequencies(self, y: np.ndarray[Any, Any], w: np.ndarray[Any, Any], k: int) -> np.ndarray[Any, Any]:
+        if y.ndim == 1:
+            freq = np.bincount(y.astype(np.int64), weights=w, minlength=k)
+        else:
+            freq = np.sum(w[:, None] * y, axis=0)
+        return np.asarray(freq / np.sum(w), dtype=np.float64)
+
+    def _k_for_intercept(self, y: np.ndarray[Any, Any]) -> int:
+        return int(self._intercept_raw_placeholder(y).shape[1])
+
+
+def _log_softmax_parts(z: Array, xp: Any) -> tuple[Array, Array, Array]:
+    """Return ``(-log p, p, 1 - p)`` of ``p = softmax(z)`` row-wise, all accurate.
+
+    The row maximum's ``-log p`` is ``log1p(S)`` and its ``1 - p`` is ``S / (1 + S)`` where
+    ``S = sum_{j != argmax} exp(z_j - max)``; the others have ``p <= 1/2``.
+    """
+    k = z.shape[1]
+    zmax = xp.max(z, axis=1, keepdims=True)
+    t = xp.exp(z - zmax)
+    classes = xp.arange(k, device=_device(z))
+    is_max = classes[None, :] == xp.argmax(z, axis=1)[:, None]
+    s_ex = xp.sum(xp.where(is_max, 0.0, t), axis=1, keepdims=True)
+    log1p_s = xp.log1p(s_ex)
+    total = 1.0 + s_ex
+    neg_log_p = xp.where(is_max, log1p_s, (zmax + log1p_s) - z)
+    p = t / total
+    one_minus_p = xp.where(is_max, s_ex / total, 1.0 - p)
+    return neg_log_p, p, one_minus_p
+
+
+def _device(x: Array) -> Any:
+    import array_api_compat
+
+    return array_api_compat.device(x)
+
+
+def _one_hot_mask(y: Array, k: int, xp: Any, z: Array) -> Array:
+    classes = xp.arange(k, dtype=y.dtype, device=_device(z))
+    return classes[None, :] == y[:, None]
+
+
+def _margin(z: Array, mask: Array, xp: Any) -> tuple[Array, Array, Array]:
+    """Margin ``x_t = z_c - logsumexp(z_{-c})`` of the class in ``mask``, the softmax ``r`` of
+    the other logits (``r_c = 0``) and ``1 - r`` computed without cancellation."""
+    k = z.shape[1]
+    zc = xp.sum(xp.where(mask, z, 0.0), axis=1)
+    zo = xp.where(mask, -math.inf, z)
+    m = xp.max(zo, axis=1, keepdims=True)
+    t = xp.exp(zo - m)
+    classes = xp.arange(k, device=_device(z))
+    is_max = classes[None, :] == xp.argmax(zo, axis=1)[:, None]
+    s_ex = xp.sum(xp.where(is_max, 0.0, t), axis=1, keepdims=True)
+    total = 1.0 + s_ex
+    xt = zc - (m[:, 0] + xp.log1p(s_ex[:, 0]))
+    r = t / total
+    one_minus_r = xp.where(is_max, s_ex / total, 1.0 - r)
+    return xt, r, one_minus_r
+
+
+@dataclass(frozen=True)
+class SoftmaxCrossEntropy(_SoftmaxLoss):
+    """Softmax cross-entropy (multinomial log loss, scikit-learn's ``HalfMultinomialLoss``).
+
+    ``L = -sum_k y_k log p_k`` with ``p = softmax(z)``; class-index targets use ``y = one_hot(c)``.
+    Gradient ``p sum(y) - y``; Hessian diagonal ``p (1 - p) sum(y)`` (the full Hessian is
+    ``sum(y) (diag(p) - p p^T)``). For class-index targets the target's gradient is
+    ``-(1 - p_c)`` with ``1 - p_c`` computed without cancellation.
+    """
+
+    name: ClassVar[str] = "softmax_cross_entropy"
+
+    def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
+        neg_log_p, p, one_minus_p = _log_softmax_parts(z, xp)
+        value = grad = hess = None
+        if y.ndim == 1:
+            mask = _one_hot_mask(y, z.shape[1], xp, z)
+            if need[0]:
+                value = xp.sum(xp.where(mask, neg_log_p, 0.0), axis=1)
+            if need[1]:
+                grad = xp.where(mask, -one_minus_p, p)
+            if need[2]:
+                hess = p * one_minus_p
+            return value, grad, hess
+        sy = xp.sum(y, axis=1, keepdims=True)
+        if need[0]:
+            value = xp.sum(y * neg_log_p, axis=1)
+        if need[1]:
+            grad = p * sy - y
+        if need[2]:
+            hess = p * one_minus_p * sy
+        return value, grad, hess
+
+    def _intercept(self, y: np.ndarray[Any, Any], w: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        eps = float(np.finfo(np.float64).eps)
+        freq = np.clip(self._class_frequencies(y, w, self._k_for_intercept(y)), eps, None)
+        logf = np.log(freq)
+        return np.asarray(logf - np.mean(logf))
+
+
+@dataclass(frozen=True)
+class SoftmaxFocalLoss(_SoftmaxLoss):
+    """Softmax focal loss: ``FL = -alpha_c (1 - p_c)^gamma log p_c`` with ``p = softmax(z)``.
+
+    Equal to the binary focal loss of the margin ``x_t = z_c - logsumexp(z_{-c})`` (a positive
+    with weight ``alpha_c``). With ``r`` the softmax of the other logits (``r_c = 0``),
+    ``a = dx_t/dz`` (``a_c = 1``, ``a_j = -r_j``) and ``G``, ``H_b`` the binary derivatives at
+    ``x_t``: gradient ``G a``; Hessian diagonal ``H_cc = H_b`` and
+    ``H_jj = H_b r_j^2 - G r_j (1 - r_j)``. Probability targets: the loss is linear in ``y``,
+    ``sum_c y_c FL_c`` (K passes). ``alpha`` gives one weight per class (``None``: all 1) —
+    kornia's softmax focal uses ``1 - alpha`` for class 0 and mmcv's one alpha for every
+    sample; pass the per-class list that reproduces them. With K = 2, logits ``[0, z]`` and
+    ``alpha=[1 - a, a]`` it is the binary :class:`FocalLoss` with ``alpha=a``.
+
+    Parameters
+    ----------
+    gamma : float, default 2.0
+        Focusing parameter, >= 0.
+    alpha : sequence of float or None, default None
+        Per-class weights >= 0 (length K, checked at call time).
+    background_class : int or None, default None
+        The class that is not a "positive" for ``reduction="positives"``.
+    """
+
+    name: ClassVar[str] = "softmax_focal"
+    supports_positives: ClassVar[bool] = True
+    gamma: float = 2.0
+    alpha: tuple[float, ...] | None = None
+    background_class: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gamma", _validate.check_real_param("gamma", self.gamma, low=0.0))
+        if self.alpha is not None:
+            object.__setattr__(self, "alpha", _validate.check_weight_vector("alpha", self.alpha))
+        b = self.background_class
+        if b is not None and (isinstance(b, bool) or not isinstance(b, int | np.integer) or b < 0):
+            raise ValueError(f"background_class must be None or a class index >= 0, got {b!r}")
+
+    @property
+    def convex(self) -> bool:
+        """Convex only for gamma = 0."""
+        return self.gamma == 0
+
+    @property
+    def hessian_sign(self) -> Any:
+        """"positive" for gamma = 0, else "indefinite"."""
+        return "positive" if self.gamma == 0 else "indefinite"
+
+    def _check_target_values(self, y: Array, z: Array, xp: Any) -> None:
+        super()._check_target_values(y, z, xp)
+        self._alpha_array(z, xp)
+
+    def _alpha_array(self, z: Array, xp: Any) -> Array | None:
+        if self.alpha is None:
+            return None
+        k = z.shape[1]
+        if len(self.alpha) != k:
+            raise ValueError(f"alpha has {len(self.alpha)} class weights but raw_prediction has {k} classes")
+        return xp.asarray(self.alpha, dtype=z.dtype, device=_device(z))
+
+    def _count_positives(self, y: Array, xp: Any) -> Array:
+        b = self.background_class
+        if b is None:
+            raise ValueError("reduction='positives' needs background_class set on softmax_focal")
+        if y.ndim == 1:
+            return xp.sum(xp.astype(y != b, xp.float64 if y.dtype == xp.int64 else xp.float32))
+        return xp.sum(1.0 - y[:, b])
+
+    def _hard(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
+        mask = _one_hot_mask(y, z.shape[1], xp, z)
+        alpha = self._alpha_array(z, xp)
+        at: Array | float = 1.0 if alpha is None else xp.sum(xp.where(mask, alpha[None, :], 0.0), axis=1)
+        xt, r, one_minus_r = _margin(z, mask, xp)
+        value, g, hb = focal_margin(xt, self.gamma, at, (need[0], need[1] or need[2], need[2]), xp)
+        grad = hess = None
+        if need[1]:
+            grad = xp.where(mask, g[:, None], -g[:, None] * r)
+        if need[2]:
+            gc, hc = g[:, None], hb[:, None]
+            hess = xp.where(mask, hc, hc * (r * r) - gc * (r * one_minus_r))
+        return value, grad, hess
+
+    def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
+        if y.ndim == 1:
+            return self._hard(y, z, need, xp)
+        n, k = z.shape
+        totals: list[Array | None] = [None, None, None]
+        for c in range(k):
+            yc = y[:, c]
+            idx = xp.full((n,), c, dtype=xp.int64, device=_device(z))
+            parts = self._hard(idx, z, need, xp)
+            for i, part in enumerate(parts):
+                if part is None:
+                    continue
+                weighted = yc * part if i == 0 else yc[:, None] * part
+                prev = totals[i]
+                totals[i] = weighted if prev is None else prev + weighted
+        return totals[0], totals[1], totals[2]
+
+    def _intercept(self, y: np.ndarray[Any, Any], w: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        k = self._k_for_intercept(y)
+        alpha = np.ones(k) if self.alpha is None else np.asarray(self.alpha, dtype=np.float64)
+        if alpha.size != k:
+            raise ValueError(f"alpha has {alpha.size} class weights but the targets have {k} classes")
+        a = self._class_frequencies(y, w, k) * alpha
+        p = _simplex_focal_minimiser(a, self.gamma)
+        eps = float(np.finfo(np.float64).eps)
+        logp = np.log(np.clip(p, eps, None))
+        return np.asarray(logp - np.mean(logp))
+
+
+def _simplex_focal_minimiser(a: np.ndarray[Any, Any], gamma: float) -> np.ndarray[Any, Any]:
+    """argmin over the probability simplex of ``sum_c a_c f(p_c)``, ``f(p) = -(1-p)^gamma log p``.
+
+    The intercept-only softmax focal loss depends on the logits only through ``p = softmax(b)``
+    and separates over classes. Stationarity: ``a_c g(p_c) = lam`` with
+    ``g(p) = -f'(p) = (1-p)^gamma / p - gamma (1-p)^(gamma-1) log p``, decreasing in p; the
+    inner bisection solves it per class on the logit scale, the outer one finds ``lam`` with
+    ``sum_c p_c = 1``.
+    """
+    active = a > 0
+
+    def g(t: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        # g at p = sigmoid(t), 1 - p = sigmoid(-t), written in t for relative accuracy.
+        log_p = -np.logaddexp(0.0, -t)
+        log_q = -np.logaddexp(0.0, t)
+        first = np.exp(gamma * log_q - log_p)
+        second = gamma * np.exp((gamma - 1.0) * log_q) * log_p if gamma != 0 else 0.0
+        return np.asarray(first - second)
+
+    def p_of(lam: float) -> np.ndarray[Any, Any]:
+        lo = np.full(a.shape, -745.0)
+        hi = np.full(a.shape, 745.0)
+        for _ in range(120):
+            mid = 0.5 * (lo + hi)
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                too_small = a * g(mid) > lam  # g decreasing: p must grow
+            lo = np.where(too_small, mid, lo)
+            hi = np.where(too_small, hi, mid)
+        t = 0.5 * (lo + hi)
+        return np.where(active, 1.0 / (1.0 + np.exp(-t)), 0.0)
+
+    lo_l, hi_l = -700.0, 700.0  # bisection on log(lam): sum p decreases as lam grows
+    for _ in range(120):
+        mid = 0.5 * (lo_l + hi_l)
+        if float(np.sum(p_of(math.exp(mid)))) > 1.0:
+            lo_l = mid
+        else:
+            hi_l = mid
+    return p_of(math.exp(0.5 * (lo_l + hi_l)))
