@@ -64,7 +64,7 @@ def to_numpy(x: Array) -> np.ndarray[Any, Any]:
     if array_api_compat.is_torch_array(x):
         return np.asarray(x.detach().cpu().numpy())
     if array_api_compat.is_dask_array(x):
-        return np.asarray(x.compute())
+        return np.asarray(x.compute())  # type: ignore[no-untyped-call, unused-ignore]
     if array_api_compat.is_cupy_array(x):
         return np.asarray(x.get())
     return np.asarray(x)
@@ -80,5 +80,5 @@ def concrete_bool(x: Array) -> bool | None:
     if jax is not None and isinstance(x, jax.core.Tracer):
         return None
     if array_api_compat.is_dask_array(x):
-        return bool(x.compute())
+        return bool(x.compute())  # type: ignore[no-untyped-call, unused-ignore]
     return bool(x)

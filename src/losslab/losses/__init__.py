@@ -85,5 +85,7 @@ def get_loss(name: str, **params: Any) -> Loss:
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         takes = ", ".join(allowed) if allowed else "no parameters"
-        raise TypeError(f"loss {name!r} got unknown parameter(s) {', '.join(unknown)}; it takes {takes}")
+        raise TypeError(
+            f"loss {name!r} got unknown parameter(s) {', '.join(unknown)}; it takes {takes}"
+        )
     return cls(**params)

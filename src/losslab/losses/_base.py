@@ -27,7 +27,8 @@ __all__ = ["HessianSign", "Loss", "Need", "Reduction"]
 
 Need = tuple[bool, bool, bool]
 """Which of (value, gradient, Hessian) a computation must return."""
-Results = tuple[Array | None, Array | None, Array | None]
+Results = tuple[Any, Any, Any]
+"""(value, gradient, Hessian), each an array or None (typed loosely: arrays are ``Any``)."""
 Reduction = Literal["mean", "sum", "none", "positives"]
 HessianSign = Literal["positive", "nonnegative", "zero", "indefinite"]
 
@@ -130,7 +131,9 @@ class Loss:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ machinery
-    def _prepare(self, y_true: Any, raw_prediction: Any, sample_weight: Any, validate: bool) -> _Prepared:
+    def _prepare(
+        self, y_true: Any, raw_prediction: Any, sample_weight: Any, validate: bool
+    ) -> _Prepared:
         xp, device = get_namespace(y_true, raw_prediction, sample_weight)
         z = raw_prediction
         if not _is_array(z):
@@ -150,9 +153,12 @@ class Loss:
         if w is not None:
             if not _is_array(w):
                 w = xp.asarray(w, device=device)
-            if not xp.isdtype(w.dtype, "real floating"):
-                if not (xp.isdtype(w.dtype, "integral") or xp.isdtype(w.dtype, "bool")):
-                    raise TypeError(f"sample_weight must be a real array, got dtype {w.dtype}")
+            if not (
+                xp.isdtype(w.dtype, "real floating")
+                or xp.isdtype(w.dtype, "integral")
+                or xp.isdtype(w.dtype, "bool")
+            ):
+                raise TypeError(f"sample_weight must be a real array, got dtype {w.dtype}")
             w = xp.astype(w, z.dtype)
             _validate.check_weights(w, self._weight_shape(z), xp=xp, validate=validate)
         if validate:
@@ -298,7 +304,9 @@ class Loss:
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         if reduction == "positives" and not self.supports_positives:
-            raise ValueError(f"reduction='positives' is only defined for focal losses, not {self.name}")
+            raise ValueError(
+                f"reduction='positives' is only defined for focal losses, not {self.name}"
+            )
         p = self._prepare(y_true, raw_prediction, sample_weight, validate)
         xp = p.xp
         value = self._run(p, VALUE)[0]
@@ -340,9 +348,19 @@ class Loss:
         if not self.is_multiclass:
             y = y.astype(np.float64)
         z = self._intercept_raw_placeholder(y)
-        w = None if sample_weight is None else to_numpy(sample_weight) if _is_array(sample_weight) else np.asarray(sample_weight, dtype=np.float64)
+        w = (
+            None
+            if sample_weight is None
+            else to_numpy(sample_weight)
+            if _is_array(sample_weight)
+            else np.asarray(sample_weight, dtype=np.float64)
+        )
         p = self._prepare(y, z, w, True)
-        w64 = np.ones(p.z.shape[:1] if self.is_multiclass else p.z.shape) if p.w is None else np.asarray(p.w, dtype=np.float64)
+        w64 = (
+            np.ones(p.z.shape[:1] if self.is_multiclass else p.z.shape)
+            if p.w is None
+            else np.asarray(p.w, dtype=np.float64)
+        )
         if float(np.sum(w64)) <= 0:
             raise ValueError("sample_weight sums to 0: no intercept minimises a zero-weight loss")
         return self._intercept(np.asarray(p.y), w64)
@@ -366,7 +384,7 @@ def _try_fused() -> Any:
     global _FUSED
     if _FUSED is None:
         try:
-            from losslab._kernels import try_fused
+            from losslab._kernels import try_fused  # type: ignore[import-not-found, unused-ignore]
         except ModuleNotFoundError as exc:
             if exc.name not in {"losslab._kernels"}:
                 raise

@@ -15,7 +15,7 @@ import numpy as np
 
 from losslab import _validate
 from losslab._array_api import Array, is_numpy_namespace
-from losslab._numerics import SigmoidParts, sigmoid_pow
+from losslab._numerics import SigmoidParts
 from losslab.links import LogitLink
 from losslab.losses._base import Loss, Need, Results
 from losslab.losses._intercept import LOGIT_BOUND, bisect_increasing
@@ -83,7 +83,7 @@ def focal_margin(xt: Array, gamma: float, at: Array | float, need: Need, xp: Any
     of the target logit over the log-sum-exp of the others).
     """
     s = SigmoidParts(xt, xp=xp)
-    qg = at * sigmoid_pow(-xt, gamma, xp=xp, parts=s)
+    qg = at * s.q_pow(gamma)
     pt, q = s.p, s.q
     ell = s.softplus_neg()
     value = grad = hess = None
@@ -189,7 +189,7 @@ class LogLoss(_BinaryLoss):
         out = (value, grad, hess)
         if value.dtype == out_dtype:
             return out
-        return tuple(xp.astype(a, out_dtype) for a in out)  # type: ignore[return-value]
+        return xp.astype(value, out_dtype), xp.astype(grad, out_dtype), xp.astype(hess, out_dtype)
 
 
 @dataclass(frozen=True)
@@ -243,7 +243,7 @@ class FocalLoss(_BinaryLoss):
 
     @property
     def hessian_sign(self) -> Any:
-        """"positive" for gamma = 0, else "indefinite" (negative for hard examples)."""
+        """ "positive" for gamma = 0, else "indefinite" (negative for hard examples)."""
         return "positive" if self.gamma == 0 else "indefinite"
 
     def _count_positives(self, y: Array, xp: Any) -> Array:
@@ -323,7 +323,9 @@ class FocalStarLoss(_BinaryLoss):
 
         FL*      = [y softplus(-(gamma z + beta)) + (1 - y) softplus(gamma z - beta)] / gamma
         dFL*/dz  = -y sigmoid(-(gamma z + beta)) + (1 - y) sigmoid(gamma z - beta)
-        d2FL*/dz2 = gamma [y s(a) s(-a) + (1 - y) s(b) s(-b)],  a = gamma z + beta, b = gamma z - beta
+        d2FL*/dz2 = gamma [y s(a) s(-a) + (1 - y) s(b) s(-b)]
+
+    with ``a = gamma z + beta``, ``b = gamma z - beta`` and ``s`` the sigmoid.
 
     Convex in z. ``gamma = 1, beta = 0`` is log loss. Its minimiser is not ``logit(y)``, so
     ``sigmoid(z)`` is a score rather than a calibrated probability.
@@ -342,7 +344,9 @@ class FocalStarLoss(_BinaryLoss):
 
     def __post_init__(self) -> None:
         object.__setattr__(
-            self, "gamma", _validate.check_real_param("gamma", self.gamma, low=0.0, low_inclusive=False)
+            self,
+            "gamma",
+            _validate.check_real_param("gamma", self.gamma, low=0.0, low_inclusive=False),
         )
         object.__setattr__(self, "beta", _validate.check_real_param("beta", self.beta))
 

@@ -38,7 +38,10 @@ class _SoftmaxLoss(Loss):
             y = xp.asarray(y, device=device)
         n, k = z.shape
         if k < 2:
-            raise ValueError(f"{self.name} needs at least 2 classes, got raw_prediction of shape {tuple(z.shape)}")
+            raise ValueError(
+                f"{self.name} needs at least 2 classes, got raw_prediction of shape "
+                f"{tuple(z.shape)}"
+            )
         if y.ndim == 1:
             if y.shape[0] != n:
                 raise ValueError(
@@ -78,7 +81,9 @@ class _SoftmaxLoss(Loss):
         k = max(k, 2, len(alpha) if alpha is not None else 0)
         return np.zeros((y.shape[0], k), dtype=np.float64)
 
-    def _class_frequencies(self, y: np.ndarray[Any, Any], w: np.ndarray[Any, Any], k: int) -> np.ndarray[Any, Any]:
+    def _class_frequencies(
+        self, y: np.ndarray[Any, Any], w: np.ndarray[Any, Any], k: int
+    ) -> np.ndarray[Any, Any]:
         if y.ndim == 1:
             freq = np.bincount(y.astype(np.int64), weights=w, minlength=k)
         else:
@@ -223,7 +228,7 @@ class SoftmaxFocalLoss(_SoftmaxLoss):
 
     @property
     def hessian_sign(self) -> Any:
-        """"positive" for gamma = 0, else "indefinite"."""
+        """ "positive" for gamma = 0, else "indefinite"."""
         return "positive" if self.gamma == 0 else "indefinite"
 
     def _check_target_values(self, y: Array, z: Array, xp: Any) -> None:
@@ -235,7 +240,9 @@ class SoftmaxFocalLoss(_SoftmaxLoss):
             return None
         k = z.shape[1]
         if len(self.alpha) != k:
-            raise ValueError(f"alpha has {len(self.alpha)} class weights but raw_prediction has {k} classes")
+            raise ValueError(
+                f"alpha has {len(self.alpha)} class weights but raw_prediction has {k} classes"
+            )
         return xp.asarray(self.alpha, dtype=z.dtype, device=_device(z))
 
     def _count_positives(self, y: Array, xp: Any) -> Array:
@@ -249,7 +256,9 @@ class SoftmaxFocalLoss(_SoftmaxLoss):
     def _hard(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
         mask = _one_hot_mask(y, z.shape[1], xp, z)
         alpha = self._alpha_array(z, xp)
-        at: Array | float = 1.0 if alpha is None else xp.sum(xp.where(mask, alpha[None, :], 0.0), axis=1)
+        at: Array | float = (
+            1.0 if alpha is None else xp.sum(xp.where(mask, alpha[None, :], 0.0), axis=1)
+        )
         xt, r, one_minus_r = _margin(z, mask, xp)
         value, g, hb = focal_margin(xt, self.gamma, at, (need[0], need[1] or need[2], need[2]), xp)
         grad = hess = None
@@ -281,7 +290,9 @@ class SoftmaxFocalLoss(_SoftmaxLoss):
         k = self._k_for_intercept(y)
         alpha = np.ones(k) if self.alpha is None else np.asarray(self.alpha, dtype=np.float64)
         if alpha.size != k:
-            raise ValueError(f"alpha has {alpha.size} class weights but the targets have {k} classes")
+            raise ValueError(
+                f"alpha has {alpha.size} class weights but the targets have {k} classes"
+            )
         a = self._class_frequencies(y, w, k) * alpha
         p = _simplex_focal_minimiser(a, self.gamma)
         eps = float(np.finfo(np.float64).eps)

@@ -107,7 +107,7 @@ class AbsoluteError(_RegressionLoss):
 
     @property
     def hessian_sign(self) -> Any:
-        """"zero": the exact Hessian is 0 almost everywhere."""
+        """ "zero": the exact Hessian is 0 almost everywhere."""
         return "zero"
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
@@ -142,12 +142,14 @@ class HuberLoss(_RegressionLoss):
 
     def __post_init__(self) -> None:
         object.__setattr__(
-            self, "delta", _validate.check_real_param("delta", self.delta, low=0.0, low_inclusive=False)
+            self,
+            "delta",
+            _validate.check_real_param("delta", self.delta, low=0.0, low_inclusive=False),
         )
 
     @property
     def hessian_sign(self) -> Any:
-        """"nonnegative": 1 inside the quadratic zone, 0 outside."""
+        """ "nonnegative": 1 inside the quadratic zone, 0 outside."""
         return "nonnegative"
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
@@ -190,7 +192,9 @@ class PseudoHuberLoss(_RegressionLoss):
 
     def __post_init__(self) -> None:
         object.__setattr__(
-            self, "delta", _validate.check_real_param("delta", self.delta, low=0.0, low_inclusive=False)
+            self,
+            "delta",
+            _validate.check_real_param("delta", self.delta, low=0.0, low_inclusive=False),
         )
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
@@ -274,13 +278,18 @@ class PinballLoss(_RegressionLoss):
             self,
             "quantile",
             _validate.check_real_param(
-                "quantile", self.quantile, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False
+                "quantile",
+                self.quantile,
+                low=0.0,
+                high=1.0,
+                low_inclusive=False,
+                high_inclusive=False,
             ),
         )
 
     @property
     def hessian_sign(self) -> Any:
-        """"zero": the exact Hessian is 0 almost everywhere."""
+        """ "zero": the exact Hessian is 0 almost everywhere."""
         return "zero"
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
