@@ -108,7 +108,7 @@ class Loss:
     def _convert_targets(self, y: Any, z: Array, xp: Any, device: Any) -> Array:
         """Convert ``y_true`` to an array in z's working dtype and check its shape."""
         if not _is_array(y):
-            y = xp.asarray(y, device=device)
+            y = xp.asarray(y, dtype=z.dtype, device=device)
         if not (xp.isdtype(y.dtype, "numeric") or xp.isdtype(y.dtype, "bool")) or xp.isdtype(
             y.dtype, "complex floating"
         ):
@@ -124,7 +124,7 @@ class Loss:
     def _weight_shape(self, z: Array) -> tuple[int, ...]:
         return tuple(z.shape[:1]) if self.is_multiclass else tuple(z.shape)
 
-    def _count_positives(self, y: Array, xp: Any) -> Array:
+    def _count_positives(self, y: Array, z: Array, xp: Any) -> Array:
         raise NotImplementedError
 
     def _intercept(self, y: np.ndarray[Any, Any], w: np.ndarray[Any, Any]) -> Any:
@@ -152,7 +152,7 @@ class Loss:
         w = sample_weight
         if w is not None:
             if not _is_array(w):
-                w = xp.asarray(w, device=device)
+                w = xp.asarray(w, dtype=z.dtype, device=device)
             if not (
                 xp.isdtype(w.dtype, "real floating")
                 or xp.isdtype(w.dtype, "integral")
@@ -325,7 +325,7 @@ class Loss:
                         raise ValueError("sample_weight sums to 0: the weighted mean is undefined")
                     out = total / wsum
             else:
-                out = total / xp.maximum(self._count_positives(p.y, xp), 1.0)
+                out = total / xp.maximum(self._count_positives(p.y, p.z, xp), 1.0)
         return out if out.dtype == p.out_dtype else xp.astype(out, p.out_dtype)
 
     def fit_intercept_only(self, y_true: Any, sample_weight: Any = None) -> Any:

@@ -246,7 +246,7 @@ class FocalLoss(_BinaryLoss):
         """ "positive" for gamma = 0, else "indefinite" (negative for hard examples)."""
         return "positive" if self.gamma == 0 else "indefinite"
 
-    def _count_positives(self, y: Array, xp: Any) -> Array:
+    def _count_positives(self, y: Array, z: Array, xp: Any) -> Array:
         return xp.sum(y)
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:

@@ -35,7 +35,12 @@ class _SoftmaxLoss(Loss):
 
     def _convert_targets(self, y: Any, z: Array, xp: Any, device: Any) -> Array:
         if not (hasattr(y, "shape") and hasattr(y, "dtype")):
-            y = xp.asarray(y, device=device)
+            # Python lists: integers stay class indices, floats take raw_prediction's dtype.
+            host = np.asarray(y)
+            if host.dtype.kind in "iub":
+                y = xp.asarray(host, device=device)
+            else:
+                y = xp.asarray(host, dtype=z.dtype, device=device)
         n, k = z.shape
         if k < 2:
             raise ValueError(
@@ -55,7 +60,9 @@ class _SoftmaxLoss(Loss):
                     raise ValueError("y_true class indices must be whole numbers")
             elif not xp.isdtype(y.dtype, "integral"):
                 raise TypeError(f"y_true class indices must be integers, got dtype {y.dtype}")
-            return xp.astype(y, xp.int64) if y.dtype != xp.int64 else y
+                # The namespace's default integer (int32 in JAX without x64).
+                return xp.astype(y, xp.asarray(0).dtype)
+            return y
         if y.ndim == 2:
             _validate.check_same_shape(y, z, "y_true probabilities", "raw_prediction")
             if not xp.isdtype(y.dtype, "real floating"):
@@ -101,10 +108,11 @@ def _log_softmax_parts(z: Array, xp: Any) -> tuple[Array, Array, Array]:
     ``S = sum_{j != argmax} exp(z_j - max)``; the others have ``p <= 1/2``.
     """
     k = z.shape[1]
-    zmax = xp.max(z, axis=1, keepdims=True)
-    t = xp.exp(z - zmax)
     classes = xp.arange(k, device=_device(z))
     is_max = classes[None, :] == xp.argmax(z, axis=1)[:, None]
+    # The maximum picked by argmax (not xp.max): autodiff then follows one index at ties.
+    zmax = xp.sum(xp.where(is_max, z, 0.0), axis=1, keepdims=True)
+    t = xp.exp(z - zmax)
     s_ex = xp.sum(xp.where(is_max, 0.0, t), axis=1, keepdims=True)
     log1p_s = xp.log1p(s_ex)
     total = 1.0 + s_ex
@@ -131,10 +139,10 @@ def _margin(z: Array, mask: Array, xp: Any) -> tuple[Array, Array, Array]:
     k = z.shape[1]
     zc = xp.sum(xp.where(mask, z, 0.0), axis=1)
     zo = xp.where(mask, -math.inf, z)
-    m = xp.max(zo, axis=1, keepdims=True)
-    t = xp.exp(zo - m)
     classes = xp.arange(k, device=_device(z))
     is_max = classes[None, :] == xp.argmax(zo, axis=1)[:, None]
+    m = xp.sum(xp.where(is_max, z, 0.0), axis=1, keepdims=True)
+    t = xp.exp(xp.where(mask, -math.inf, z - m))
     s_ex = xp.sum(xp.where(is_max, 0.0, t), axis=1, keepdims=True)
     total = 1.0 + s_ex
     xt = zc - (m[:, 0] + xp.log1p(s_ex[:, 0]))
@@ -234,6 +242,11 @@ class SoftmaxFocalLoss(_SoftmaxLoss):
     def _check_target_values(self, y: Array, z: Array, xp: Any) -> None:
         super()._check_target_values(y, z, xp)
         self._alpha_array(z, xp)
+        b, k = self.background_class, z.shape[1]
+        if b is not None and b >= k:
+            raise ValueError(
+                f"background_class={b} is not a class of raw_prediction with {k} classes"
+            )
 
     def _alpha_array(self, z: Array, xp: Any) -> Array | None:
         if self.alpha is None:
@@ -245,12 +258,12 @@ class SoftmaxFocalLoss(_SoftmaxLoss):
             )
         return xp.asarray(self.alpha, dtype=z.dtype, device=_device(z))
 
-    def _count_positives(self, y: Array, xp: Any) -> Array:
+    def _count_positives(self, y: Array, z: Array, xp: Any) -> Array:
         b = self.background_class
         if b is None:
             raise ValueError("reduction='positives' needs background_class set on softmax_focal")
         if y.ndim == 1:
-            return xp.sum(xp.astype(y != b, xp.float64 if y.dtype == xp.int64 else xp.float32))
+            return xp.sum(xp.astype(y != b, z.dtype))
         return xp.sum(1.0 - y[:, b])
 
     def _hard(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
@@ -276,7 +289,7 @@ class SoftmaxFocalLoss(_SoftmaxLoss):
         totals: list[Array | None] = [None, None, None]
         for c in range(k):
             yc = y[:, c]
-            idx = xp.full((n,), c, dtype=xp.int64, device=_device(z))
+            idx = xp.full((n,), c, device=_device(z))
             parts = self._hard(idx, z, need, xp)
             for i, part in enumerate(parts):
                 if part is None:
