@@ -58,10 +58,10 @@ class _SoftmaxLoss(Loss):
                     raise ValueError("y_true class indices contain NaN")
                 if concrete_bool(xp.any(y != xp.round(y))):
                     raise ValueError("y_true class indices must be whole numbers")
-            elif not xp.isdtype(y.dtype, "integral"):
-                raise TypeError(f"y_true class indices must be integers, got dtype {y.dtype}")
                 # The namespace's default integer (int32 in JAX without x64).
                 return xp.astype(y, xp.asarray(0).dtype)
+            if not xp.isdtype(y.dtype, "integral"):
+                raise TypeError(f"y_true class indices must be integers, got dtype {y.dtype}")
             return y
         if y.ndim == 2:
             _validate.check_same_shape(y, z, "y_true probabilities", "raw_prediction")
