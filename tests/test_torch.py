@@ -1,0 +1,282 @@
+"""losslab.torch: modules built from the registry, analytic backward and double backward.
+
+The reference for every derivative is autodiff (torch.autograd) of the generic, NaN-free
+array-API formulas of the core; torchvision's focal formula is written here from its
+documentation (there is no torchvision package) to show where it fails and losslab does not.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F  # noqa: N812 (PyTorch's own idiom)
+
+import losslab
+import losslab.torch as lt
+
+GAMMAS = [0.0, 0.25, 0.5, 1.0, 2.0, 5.0]
+
+
+def torchvision_sigmoid_focal_loss(
+    inputs: Any, targets: Any, alpha: float = 0.25, gamma: float = 2.0
+) -> Any:
+    """torchvision.ops.sigmoid_focal_loss as its documentation writes it (reduction "none")."""
+    p = torch.sigmoid(inputs)
+    ce_loss = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = ce_loss * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+        loss = alpha_t * loss
+    return loss
+
+
+def _sample(name: str, n: int, rng: np.random.Generator, dtype: Any) -> tuple[Any, Any]:
+    loss = losslab.get_loss(name)
+    if loss.is_multiclass:
+        z = torch.tensor(rng.normal(size=(n, 4)) * 3, dtype=dtype)
+        return torch.tensor(rng.integers(0, 4, n)), z
+    z = torch.tensor(rng.normal(size=n) * 3, dtype=dtype)
+    if name in ("log_loss", "focal", "focal_star"):
+        y = rng.integers(0, 2, n).astype(float)
+        y[:2] = [0.3, 0.8]
+        return torch.tensor(y, dtype=dtype), z
+    return torch.tensor(rng.normal(size=n), dtype=dtype), z
+
+
+def test_every_registered_loss_has_a_module() -> None:
+    for name, cls in losslab.LOSSES.items():
+        module_cls = getattr(lt, cls.__name__)
+        module = module_cls()
+        assert isinstance(module, torch.nn.Module)
+        assert module.loss.name == name
+    assert lt.FocalLoss(gamma=0.5).loss == losslab.get_loss("focal", gamma=0.5)
+
+
+@pytest.mark.parametrize("name", sorted(losslab.LOSSES))
+def test_gradient_and_hessian_vector_product_match_autodiff(name: str) -> None:
+    rng = np.random.default_rng(1)
+    y, z = _sample(name, 9, rng, torch.float64)
+    core = losslab.get_loss(name)
+    module = lt.LosslabLoss(core, reduction="sum")
+    z1 = z.clone().requires_grad_(True)
+    (g1,) = torch.autograd.grad(module(z1, y), z1, create_graph=True)
+    z2 = z.clone().requires_grad_(True)
+    (g2,) = torch.autograd.grad(core.loss(y, z2).sum(), z2, create_graph=True)
+    torch.testing.assert_close(g1, g2, rtol=1e-12, atol=1e-14)
+    v = torch.tensor(rng.normal(size=tuple(z.shape)))
+    (h1,) = torch.autograd.grad((g1 * v).sum(), z1)
+    # Pinball's and absolute error's gradients are constant: autograd sees no dependence.
+    (h2,) = (
+        torch.autograd.grad((g2 * v).sum(), z2, allow_unused=True, materialize_grads=True)
+        if g2.requires_grad
+        else (torch.zeros_like(z2),)
+    )
+    torch.testing.assert_close(h1, h2, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
+def test_focal_float32_is_finite_to_second_order_where_torchvision_is_not(gamma: float) -> None:
+    zs = torch.tensor([-100.0, -40.0, -17.0, -1.0, 0.0, 1.0, 17.0, 40.0, 100.0])
+    z = torch.cat([zs, zs]).requires_grad_(True)
+    y = torch.cat([torch.ones(9), torch.zeros(9)])
+    module = lt.FocalLoss(gamma=gamma, alpha=0.25, reduction="sum")
+    value = module(z, y)
+    (g,) = torch.autograd.grad(value, z, create_graph=True)
+    (h,) = torch.autograd.grad(g.sum(), z)
+    assert torch.isfinite(value)
+    assert torch.isfinite(g).all()
+    assert torch.isfinite(h).all()
+    expected = losslab.get_loss("focal", gamma=gamma, alpha=0.25).gradient(y, z.detach())
+    torch.testing.assert_close(g.detach(), expected)
+    # torchvision's formula: (1 - p_t) ** gamma at p_t == 1 (|z| >= 17 confidently right)
+    # has an infinite derivative for 0 < gamma < 1 (torch special-cases the exponent 0).
+    zt = z.detach().clone().requires_grad_(True)
+    (gt,) = torch.autograd.grad(torchvision_sigmoid_focal_loss(zt, y, 0.25, gamma).sum(), zt)
+    if 0 < gamma < 1:
+        assert torch.isnan(gt).any()
+    else:
+        assert torch.isfinite(gt).all()
+
+
+def _imbalanced(seed: int, n: int = 2000) -> tuple[Any, Any]:
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.02).astype(np.float32)
+    x = rng.normal(size=(n, 2)).astype(np.float32)
+    x[:, 0] += 4.0 * y
+    y[:10] = 0.0
+    x[:10, 1] = 400.0  # easy negatives the initial model already scores at z << -17
+    return torch.tensor(x), torch.tensor(y)
+
+
+def _train(loss_fn: Any, x: Any, y: Any, steps: int = 150) -> tuple[Any, list[float]]:
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.0, -0.1]]))
+        model.bias.fill_(lt.prior_bias(0.01))
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    history = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = loss_fn(model(x)[:, 0], y)
+        loss.backward()
+        opt.step()
+        history.append(float(loss.detach()))
+    return model, history
+
+
+def test_focal_gamma_half_trains_where_torchvision_yields_nan() -> None:
+    x, y = _imbalanced(0)
+    model, history = _train(lt.FocalLoss(gamma=0.5, alpha=0.25, reduction="positives"), x, y)
+    assert all(np.isfinite(history))
+    assert history[-1] < 0.5 * history[0]
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    scores = model(x)[:, 0].detach()
+    ap_pos = scores[y == 1].mean() > scores[y == 0].mean() + 2.0
+    assert bool(ap_pos)
+
+    def torchvision_loss(z: Any, t: Any) -> Any:
+        return torchvision_sigmoid_focal_loss(z, t, 0.25, 0.5).sum() / t.sum().clamp_min(1)
+
+    tv_model, _tv_history = _train(torchvision_loss, x, y, steps=5)
+    assert any(not torch.isfinite(p).all() for p in tv_model.parameters())
+
+
+def test_log_loss_module_matches_bce_with_logits() -> None:
+    rng = np.random.default_rng(2)
+    z = torch.tensor(rng.normal(size=50) * 4, requires_grad=True)
+    y = torch.tensor((rng.random(50) < 0.3).astype(float))
+    w = torch.tensor(rng.uniform(0.5, 2.0, 50))
+    ours = lt.LogLoss(reduction="sum")(z, y, w)
+    ref = F.binary_cross_entropy_with_logits(z, y, weight=w, reduction="sum")
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=0)
+    (g1,) = torch.autograd.grad(ours, z)
+    zz = z.detach().requires_grad_(True)
+    (g2,) = torch.autograd.grad(
+        F.binary_cross_entropy_with_logits(zz, y, weight=w, reduction="sum"), zz
+    )
+    torch.testing.assert_close(g1, g2, rtol=1e-12, atol=1e-15)
+
+
+def test_softmax_cross_entropy_matches_torch_with_ignore_index() -> None:
+    rng = np.random.default_rng(3)
+    z = torch.tensor(rng.normal(size=(20, 5)) * 3)
+    y = torch.tensor(rng.integers(0, 5, 20))
+    y[:4] = -1
+    ours = lt.SoftmaxCrossEntropy(ignore_index=-1)(z, y)
+    ref = F.cross_entropy(z, y, ignore_index=-1)
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=0)
+
+
+def test_dense_detection_layout_ignore_and_positives() -> None:
+    """(batch, anchors, classes) targets with background 0, foreground 1, ignored -1."""
+    rng = np.random.default_rng(4)
+    logits = torch.tensor(rng.normal(size=(2, 50, 3)))
+    targets = torch.zeros(2, 50, 3)
+    targets[0, 3, 1] = 1.0
+    targets[1, 7, 2] = 1.0
+    targets[1, 8, 0] = 1.0
+    targets[:, 40:, :] = -1.0  # ignored anchors (between IoU thresholds)
+    module = lt.FocalLoss(gamma=2.0, alpha=0.25, reduction="positives", ignore_index=-1)
+    value = module(logits, targets)
+    keep = targets != -1
+    per = losslab.get_loss("focal").loss(torch.where(keep, targets, 0.0), logits)
+    expected = (per * keep).sum() / 3.0
+    torch.testing.assert_close(value, expected, rtol=1e-12, atol=0)
+    assert lt.prior_bias(0.01) == pytest.approx(-np.log(99.0), rel=1e-15)
+    with pytest.raises(ValueError, match="pi"):
+        lt.prior_bias(1.0)
+
+
+def test_mean_is_weighted_average_and_mask_drops_elements() -> None:
+    z = torch.tensor([0.5, -1.0, 2.0, 3.0], dtype=torch.float64)
+    y = torch.tensor([0.0, 1.0, 2.0, 2.5], dtype=torch.float64)
+    mask = torch.tensor([True, True, False, True])
+    w = torch.tensor([1.0, 2.0, 5.0, 1.0], dtype=torch.float64)
+    value = lt.HalfSquaredError()(z, y, w, mask)
+    r = (z - y)[mask]
+    expected = (0.5 * r**2 * w[mask]).sum() / w[mask].sum()
+    torch.testing.assert_close(value, expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_in_and_out(dtype: Any) -> None:
+    z = torch.tensor([-30.0, -2.0, 0.0, 3.0, 30.0], dtype=dtype, requires_grad=True)
+    y = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0], dtype=dtype)
+    value = lt.FocalLoss(gamma=0.5, reduction="sum")(z, y)
+    assert value.dtype == dtype
+    (g,) = torch.autograd.grad(value, z)
+    assert g.dtype == dtype
+    assert torch.isfinite(g).all()
+    ref = losslab.get_loss("focal", gamma=0.5).gradient(y.float(), z.detach().float())
+    torch.testing.assert_close(g.float(), ref, rtol=1e-2, atol=1e-3)
+
+
+def test_saves_only_the_inputs_for_backward() -> None:
+    saved: list[int] = []
+
+    def pack(t: Any) -> Any:
+        saved.append(t.numel() * t.element_size())
+        return t
+
+    z = torch.randn(1000, requires_grad=True)
+    y = (torch.rand(1000) < 0.1).float()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        lt.FocalLoss(validate=False, reduction="sum")(z, y).backward()
+    ours = sum(saved)
+    saved.clear()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        F.binary_cross_entropy_with_logits(z, y, reduction="sum").backward()
+    assert ours <= sum(saved)
+
+
+def test_pickle_state_dict_and_repr() -> None:
+    module = lt.HuberLoss(delta=0.5, reduction="sum")
+    clone = pickle.loads(pickle.dumps(module))
+    assert clone.loss == module.loss
+    assert clone.reduction == "sum"
+    assert module.state_dict() == {}
+    assert "delta=0.5" in repr(module)
+    z = torch.tensor([0.1, 3.0])
+    y = torch.tensor([0.0, 0.0])
+    torch.testing.assert_close(clone(z, y), module(z, y))
+
+
+def test_clear_errors() -> None:
+    module = lt.FocalLoss()
+    with pytest.raises(ValueError, match="same shape"):
+        module(torch.zeros(4, 1), torch.zeros(4))
+    with pytest.raises(TypeError, match="floating"):
+        module(torch.zeros(4, dtype=torch.int64), torch.zeros(4))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        module(torch.zeros(4), torch.tensor([0.0, 1.0, 2.0, 0.0]))
+    with pytest.raises(ValueError, match="reduction"):
+        lt.HuberLoss(reduction="positives")
+    with pytest.raises(ValueError, match="target"):
+        module(torch.zeros(4), torch.zeros(4, requires_grad=True))
+    with pytest.raises(ValueError, match="class indices"):
+        lt.SoftmaxFocalLoss()(torch.zeros(3, 4), torch.tensor([0, 1, 7]))
+    with pytest.raises(TypeError, match="gamma"):
+        lt.HuberLoss(gamma=2.0)
+
+
+# Dynamo comments on what it traces (array-api-compat's caches, autograd.Function
+# internals) with warnings that say nothing about losslab's results.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_torch_compile_matches_eager() -> None:
+    module = lt.FocalLoss(gamma=2.0, validate=False)
+    compiled = torch.compile(module, backend="eager")
+    z = torch.randn(64, requires_grad=True)
+    y = (torch.rand(64) < 0.2).float()
+    v1 = module(z, y)
+    (g1,) = torch.autograd.grad(v1, z)
+    v2 = compiled(z, y)
+    (g2,) = torch.autograd.grad(v2, z)
+    torch.testing.assert_close(v1, v2)
+    torch.testing.assert_close(g1, g2)
