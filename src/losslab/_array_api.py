@@ -18,6 +18,7 @@ __all__ = [
     "Array",
     "concrete_bool",
     "get_namespace",
+    "is_lazy_namespace",
     "is_numpy_namespace",
     "to_numpy",
 ]
@@ -55,6 +56,11 @@ def get_namespace(*values: object) -> tuple[Any, Any]:
 def is_numpy_namespace(xp: Any) -> bool:
     """True for NumPy (plain or wrapped by ``array_api_compat``)."""
     return bool(array_api_compat.is_numpy_namespace(xp))
+
+
+def is_lazy_namespace(xp: Any) -> bool:
+    """True for Dask, whose values are only known after ``compute()``."""
+    return bool(array_api_compat.is_dask_namespace(xp))
 
 
 def to_numpy(x: Array) -> np.ndarray[Any, Any]:

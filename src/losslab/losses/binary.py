@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from losslab import _validate
-from losslab._array_api import Array, is_numpy_namespace
+from losslab._array_api import Array, concrete_bool, is_lazy_namespace
 from losslab._numerics import SigmoidParts
 from losslab.links import LogitLink
 from losslab.losses._base import Loss, Need, Results
@@ -251,10 +251,12 @@ class FocalLoss(_BinaryLoss):
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
         hard = (y == 0) | (y == 1)
-        if is_numpy_namespace(xp):
-            if bool(xp.all(hard)):
+        if not is_lazy_namespace(xp):
+            # Eager arrays: one branch when the labels are all hard (the common case) or all
+            # soft. Under jax.jit the answer is not known (None) and both branches run.
+            if concrete_bool(xp.all(hard)):
                 return self._hard(y, z, need, xp)
-            if not bool(xp.any(hard)):
+            if concrete_bool(xp.all(~hard)):
                 return self._soft(y, z, need, xp)
         # Both branches, each fed safe inputs where it is not selected ("double where").
         rh = self._hard(xp.where(hard, y, 1.0), z, need, xp)
