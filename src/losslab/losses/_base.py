@@ -347,6 +347,8 @@ class Loss:
             raise TypeError(f"y_true must be a real numeric array, got dtype {y.dtype}")
         if not self.is_multiclass:
             y = y.astype(np.float64)
+        if y.dtype.kind == "f" and bool(np.any(np.isnan(y))):
+            raise ValueError("y_true contains NaN: fit_intercept_only needs every target")
         z = self._intercept_raw_placeholder(y)
         w = (
             None

@@ -54,12 +54,11 @@ class _SoftmaxLoss(Loss):
                     f"{tuple(z.shape)}, got {tuple(y.shape)}"
                 )
             if xp.isdtype(y.dtype, "real floating"):
-                if concrete_bool(xp.any(xp.isnan(y))):
-                    raise ValueError("y_true class indices contain NaN")
-                if concrete_bool(xp.any(y != xp.round(y))):
+                # Float indices stay floats (in z's dtype) so that a NaN index can make its
+                # row NaN, as NaN does everywhere else; _compute adds 0 * y to the row.
+                if concrete_bool(xp.any((y != xp.round(y)) & ~xp.isnan(y))):
                     raise ValueError("y_true class indices must be whole numbers")
-                # The namespace's default integer (int32 in JAX without x64).
-                return xp.astype(y, xp.asarray(0).dtype)
+                return xp.astype(y, z.dtype) if y.dtype != z.dtype else y
             if not xp.isdtype(y.dtype, "integral"):
                 raise TypeError(f"y_true class indices must be integers, got dtype {y.dtype}")
             return y
@@ -71,6 +70,19 @@ class _SoftmaxLoss(Loss):
         raise ValueError(
             f"y_true must be class indices (n,) or probabilities (n, K), got shape {tuple(y.shape)}"
         )
+
+    def _compute_rows(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
+        raise NotImplementedError
+
+    def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
+        value, grad, hess = self._compute_rows(y, z, need, xp)
+        if y.ndim == 1 and xp.isdtype(y.dtype, "real floating"):
+            # A NaN class index matches no class; adding 0 * y makes its row NaN.
+            nan0 = 0.0 * y
+            value = None if value is None else value + nan0
+            grad = None if grad is None else grad + nan0[:, None]
+            hess = None if hess is None else hess + nan0[:, None]
+        return value, grad, hess
 
     def _check_target_values(self, y: Array, z: Array, xp: Any) -> None:
         k = z.shape[1]
@@ -163,7 +175,7 @@ class SoftmaxCrossEntropy(_SoftmaxLoss):
 
     name: ClassVar[str] = "softmax_cross_entropy"
 
-    def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
+    def _compute_rows(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
         neg_log_p, p, one_minus_p = _log_softmax_parts(z, xp)
         value = grad = hess = None
         if y.ndim == 1:
@@ -282,7 +294,7 @@ class SoftmaxFocalLoss(_SoftmaxLoss):
             hess = xp.where(mask, hc, hc * (r * r) - gc * (r * one_minus_r))
         return value, grad, hess
 
-    def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
+    def _compute_rows(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
         if y.ndim == 1:
             return self._hard(y, z, need, xp)
         n, k = z.shape
