@@ -1,0 +1,410 @@
+"""The shared adapter between losslab losses and gradient-boosting libraries.
+
+:mod:`losslab.xgboost` and :mod:`losslab.lightgbm` are thin layers over this module: it turns a
+loss into the gradient and Hessian a boosting library asks for (NumPy, the library's shapes,
+sample weights applied, a named Hessian policy), the init score, the metric and the link. It
+imports neither library.
+
+Hessian policies (``docs/boosting.md``). A boosting library fits each leaf by one Newton step,
+``leaf = -sum(w g) / (sum(w h) + lambda)``, so the Hessian it is given must be positive where
+leaves are fitted. ``hessian=`` names what the adapter hands over:
+
+``"exact"``
+    The loss's exact Hessian. Default for the convex losses whose Hessian is positive and
+    does not vanish far from the optimum (log loss, softmax cross-entropy, the squared errors,
+    FL*, and focal with gamma = 0). Refused for absolute error and pinball (zero almost
+    everywhere).
+``"floor"``
+    ``max(h, floor)``. Default for Huber with ``floor=1`` (its Hessian is 1 in the quadratic
+    zone and 0 beyond; 1 everywhere is what LightGBM's own ``huber`` objective uses, and it
+    bounds the step on a leaf of outliers by delta).
+``"gauss_newton"``
+    For losses on the logit or softmax link (focal, softmax focal): the generalised
+    Gauss-Newton matrix of the loss written as a function of the probability,
+    ``f''(p) (dp/dz)^2``, which is ``h + g (2 p - 1)`` in the logit (``p = sigmoid(z)``, ``g``
+    and ``h`` the exact derivatives in z) and, for softmax focal with target class c,
+    ``H_cc + G (2 p_c - 1)`` and ``H_jj + G (2 p_c - 1) r_j^2`` (``G`` the gradient of the
+    target logit, ``r_j = p_j / (1 - p_c)``). Positive for every logit because focal loss is
+    convex in p; equal to the exact Hessian for log loss up to the term that averages out
+    (``E_y[h_gn] = p (1 - p)``); for easy examples ``gamma / (gamma + 1)`` of the exact one;
+    about ``alpha_t`` for hard ones, where the exact Hessian is negative. Default for focal and
+    softmax focal with gamma > 0. (The expected Hessian under the model's own p,
+    ``p h(1, z) + (1 - p) h(0, z)``, is *not* positive for gamma >= 1: it dips to about -1e-3
+    near ``|z| = 3.4`` at gamma = 2, so it is not offered.)
+``"constant"``
+    ``h = value`` (default 1). Default for absolute error and pinball, whose Hessian is 0
+    almost everywhere: the Newton leaf is then ``-mean(w g) = `` the weighted share of points
+    above minus below, a signed step of at most ``value^-1`` per round. Both libraries' own
+    L1 and quantile objectives refit each leaf to the (weighted) median or quantile of its
+    residuals after the tree is grown; neither lets a custom objective do that from Python
+    without desynchronising its cached training scores, so losslab does not, and these
+    objectives converge more slowly than the built-in ones.
+
+    Also the default for pseudo-Huber and log-cosh, with ``value=1``: their exact Hessians
+    are positive but decay far from the optimum (``(delta / |r|)^3``, ``4 e^(-2 |r|)``), so a
+    leaf of large residuals gets a Newton step of ``|r|^3`` or ``e^(2 |r|)``; LightGBM (no L2
+    term by default) diverges with them. 1 is the supremum of both Hessians, reached at
+    ``r = 0``: the step majorises the loss (never overshoots) and equals the Newton step at
+    the optimum. ``hessian="exact"`` is available (XGBoost's ``reg_lambda=1`` tames it).
+
+Sample weights multiply the gradient and the (policy) Hessian. The init score is
+``loss.fit_intercept_only(y, w)``; boosting libraries do not estimate it for a custom objective
+(XGBoost starts at 0.5, LightGBM at 0), so the estimators pass it as the base margin / init
+score and add it back at prediction time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from losslab.losses import Loss, get_loss
+
+__all__ = [
+    "POLICY_NAMES",
+    "BoostingObjective",
+    "HessianPolicy",
+    "LossAdapter",
+    "default_policy",
+    "is_focal_like",
+    "resolve_loss",
+    "resolve_policy",
+]
+
+PolicyName = Literal["exact", "floor", "gauss_newton", "constant"]
+_MAJORISED = ("pseudo_huber", "log_cosh")
+"""Losses whose positive Hessian decays to 0 far from the optimum: default ``constant`` 1."""
+POLICY_NAMES: tuple[str, ...] = ("exact", "floor", "gauss_newton", "constant")
+
+
+@dataclass(frozen=True)
+class HessianPolicy:
+    """A named rule that turns the exact Hessian into the one handed to the booster.
+
+    Parameters
+    ----------
+    name : {"exact", "floor", "gauss_newton", "constant"}
+        See the module docstring.
+    floor : float, default 1e-6
+        Lower bound of the ``"floor"`` policy (``max(h, floor)``), > 0.
+    value : float, default 1.0
+        The Hessian of the ``"constant"`` policy, > 0.
+
+    Raises
+    ------
+    ValueError
+        Unknown name, or ``floor`` / ``value`` not a finite positive number.
+    """
+
+    name: PolicyName
+    floor: float = 1e-6
+    value: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.name not in POLICY_NAMES:
+            raise ValueError(f"hessian policy must be one of {POLICY_NAMES}, got {self.name!r}")
+        for field in ("floor", "value"):
+            v = float(getattr(self, field))
+            if not np.isfinite(v) or v <= 0:
+                raise ValueError(f"hessian policy {field} must be finite and > 0, got {v!r}")
+            object.__setattr__(self, field, v)
+
+    def check(self, loss: Loss) -> None:
+        """Raise ValueError if this policy cannot be used with ``loss``."""
+        if self.name == "exact" and loss.hessian_sign == "zero":
+            raise ValueError(
+                f"hessian='exact' is unusable for {loss.name}: its Hessian is 0 almost "
+                "everywhere and no tree would split; use 'constant'"
+            )
+        if self.name == "gauss_newton" and loss.link.name not in ("logit", "softmax"):
+            raise ValueError(
+                f"hessian='gauss_newton' needs a loss on the logit or softmax link, "
+                f"not {loss.name} ({loss.link.name} link)"
+            )
+
+
+def is_focal_like(loss: Loss) -> bool:
+    """True for the focal losses whose exact Hessian can be negative (gamma > 0)."""
+    return loss.hessian_sign == "indefinite"
+
+
+def default_policy(loss: Loss) -> HessianPolicy:
+    """The default Hessian policy of ``loss`` (table in the module docstring).
+
+    ``"exact"`` where the Hessian is positive and bounded away from 0, ``"gauss_newton"`` for
+    focal losses with gamma > 0, ``"constant"`` (1) for absolute error, pinball, pseudo-Huber
+    and log-cosh, ``"floor"`` (1) for Huber.
+    """
+    sign = loss.hessian_sign
+    if loss.name in _MAJORISED:
+        return HessianPolicy("constant", value=1.0)
+    if sign == "indefinite" and loss.link.name in ("logit", "softmax"):
+        return HessianPolicy("gauss_newton")
+    if sign == "indefinite":
+        return HessianPolicy("floor")
+    if sign == "zero":
+        return HessianPolicy("constant", value=1.0)
+    if sign == "nonnegative":
+        return HessianPolicy("floor", floor=1.0)
+    return HessianPolicy("exact")
+
+
+def resolve_loss(loss: Loss | str) -> Loss:
+    """A loss object from a loss or a registry name (``losslab.get_loss(name)``).
+
+    Raises
+    ------
+    TypeError
+        ``loss`` is neither a :class:`losslab.Loss` nor a string.
+    ValueError
+        Unknown registry name.
+    """
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, str):
+        return get_loss(loss)
+    raise TypeError(f"loss must be a losslab Loss or a registry name, got {type(loss).__name__}")
+
+
+def resolve_policy(loss: Loss, hessian: HessianPolicy | str | None) -> HessianPolicy:
+    """The policy named by ``hessian`` (None: :func:`default_policy`), checked against ``loss``.
+
+    A name takes the parameters of the default policy when the names agree (``"floor"`` for
+    Huber keeps ``floor=1``) and the class defaults otherwise.
+
+    Raises
+    ------
+    ValueError
+        Unknown policy name or one unusable with this loss.
+    TypeError
+        ``hessian`` is not a string, a :class:`HessianPolicy` or None.
+    """
+    default = default_policy(loss)
+    if hessian is None:
+        policy = default
+    elif isinstance(hessian, HessianPolicy):
+        policy = hessian
+    elif isinstance(hessian, str):
+        policy = default if hessian == default.name else HessianPolicy(hessian)  # type: ignore[arg-type]
+    else:
+        raise TypeError(
+            f"hessian must be a policy name, a HessianPolicy or None, got {type(hessian).__name__}"
+        )
+    policy.check(loss)
+    return policy
+
+
+def _as_float_array(x: Any) -> np.ndarray[Any, Any]:
+    a = np.asarray(x)
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
+    return a
+
+
+class LossAdapter:
+    """A losslab loss seen from a boosting library: gradient, policy Hessian, init score, metric.
+
+    Parameters
+    ----------
+    loss : Loss or str
+        The loss or its registry name.
+    hessian : str, HessianPolicy or None
+        The Hessian policy (None: the loss's default, :func:`default_policy`).
+
+    The first call of :meth:`gradient_hessian` validates labels and weights; later calls skip
+    the value checks (``validate=False``) as the training loop asks for the same data again.
+    Picklable (the Dask interfaces ship it to the workers).
+    """
+
+    def __init__(self, loss: Loss | str, hessian: HessianPolicy | str | None = None) -> None:
+        self.loss: Loss = resolve_loss(loss)
+        self.policy: HessianPolicy = resolve_policy(self.loss, hessian)
+        self._validated = False
+
+    def __repr__(self) -> str:
+        return f"LossAdapter({self.loss!r}, hessian={self.policy!r})"
+
+    # ------------------------------------------------------------------ shapes
+    def _targets(self, y_true: Any, raw: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        y: np.ndarray[Any, Any] = np.asarray(y_true)
+        if self.loss.is_multiclass:
+            if raw.ndim != 2:
+                raise ValueError(
+                    f"{self.loss.name} needs raw predictions of shape (n_samples, n_classes), "
+                    f"got {raw.shape}; set num_class / n_classes for a softmax loss"
+                )
+            return y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+        if raw.ndim == 2 and raw.shape[1] == 1:
+            raw = raw[:, 0]
+        out: np.ndarray[Any, Any] = y.reshape(raw.shape).astype(raw.dtype, copy=False)
+        return out
+
+    @staticmethod
+    def _weights(sample_weight: Any) -> np.ndarray[Any, Any] | None:
+        if sample_weight is None:
+            return None
+        w = np.asarray(sample_weight)
+        if w.size == 0:  # XGBoost hands over an empty array when there are no weights
+            return None
+        return w.reshape(-1)
+
+    # ------------------------------------------------------------------ the objective
+    def gradient_hessian(
+        self, y_true: Any, raw_prediction: Any, sample_weight: Any = None
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """Gradient and policy Hessian, weights applied, in the shape of ``raw_prediction``.
+
+        ``raw_prediction`` is (n,) for element-wise losses ((n, 1) is accepted) and (n, K) for
+        the softmax losses; ``y_true`` is (n,) labels / targets / class indices (or (n, K)
+        probabilities for softmax losses); ``sample_weight`` (n,), None or empty. Returns
+        NumPy arrays of raw_prediction's float dtype (float64 for anything else) and shape.
+
+        Raises
+        ------
+        ValueError
+            On the first call: labels outside the loss's domain, bad weights, wrong shapes.
+        """
+        raw = _as_float_array(raw_prediction)
+        shape = raw.shape
+        z = raw[:, 0] if (not self.loss.is_multiclass and raw.ndim == 2) else raw
+        y = self._targets(y_true, raw)
+        w = self._weights(sample_weight)
+        validate = not self._validated
+        if validate and w is not None:
+            # Validates the weights' values and shape once; cheap next to a boosting round.
+            self.loss.loss(y, z, sample_weight=w.astype(z.dtype, copy=False), validate=True)
+        g, h = self.loss.gradient_hessian(y, z, validate=validate)
+        self._validated = True
+        h = self._apply_policy(y, z, np.asarray(g), np.asarray(h))
+        g = np.asarray(g)
+        if w is not None:
+            wz = w.astype(z.dtype, copy=False)
+            if self.loss.is_multiclass:
+                wz = wz[:, None]
+            g = g * wz  # new arrays: g and h may be the loss's read-only outputs
+            h = h * wz
+        return g.reshape(shape), h.reshape(shape)
+
+    def _apply_policy(
+        self,
+        y: np.ndarray[Any, Any],
+        z: np.ndarray[Any, Any],
+        g: np.ndarray[Any, Any],
+        h: np.ndarray[Any, Any],
+    ) -> np.ndarray[Any, Any]:
+        p = self.policy
+        if p.name == "exact":
+            return h
+        if p.name == "floor":
+            floored: np.ndarray[Any, Any] = np.maximum(h, np.asarray(p.floor, dtype=h.dtype))
+            return floored
+        if p.name == "constant":
+            return np.full_like(h, p.value)
+        return self._gauss_newton(y, z, g, h)
+
+    def _gauss_newton(
+        self,
+        y: np.ndarray[Any, Any],
+        z: np.ndarray[Any, Any],
+        g: np.ndarray[Any, Any],
+        h: np.ndarray[Any, Any],
+    ) -> np.ndarray[Any, Any]:
+        """``f''(p) (dp/dz)^2`` from the exact g and h (module docstring)."""
+        zero = np.zeros((), dtype=h.dtype)
+        if not self.loss.is_multiclass:
+            # 2p - 1 = tanh(z / 2), exact for large |z|.
+            binary: np.ndarray[Any, Any] = np.tanh(0.5 * z)  # 2p - 1, in place from here
+            binary *= g
+            binary += h
+            np.maximum(binary, zero, out=binary)
+            return binary
+        prob = np.asarray(self.loss.link.inverse(z))
+        if y.ndim == 1:
+            index: np.ndarray[Any, Any] = np.maximum(self._gn_softmax_index(y, prob, g, h), zero)
+            return index
+        # Probability targets: the loss is sum_c y_c FL_c; one pass per class.
+        n, k = z.shape
+        total = np.zeros_like(h)
+        for c in range(k):
+            yc = np.full(n, c, dtype=z.dtype)
+            gc, hc = self.loss.gradient_hessian(yc, z, validate=False)
+            part = self._gn_softmax_index(yc, prob, np.asarray(gc), np.asarray(hc))
+            total = total + y[:, c : c + 1] * part
+        return np.maximum(total, zero)
+
+    @staticmethod
+    def _gn_softmax_index(
+        y: np.ndarray[Any, Any],
+        prob: np.ndarray[Any, Any],
+        g: np.ndarray[Any, Any],
+        h: np.ndarray[Any, Any],
+    ) -> np.ndarray[Any, Any]:
+        n, k = prob.shape
+        idx = np.asarray(y).astype(np.int64)
+        mask = np.arange(k)[None, :] == idx[:, None]
+        pc = prob[np.arange(n), idx]
+        big_g = g[np.arange(n), idx]
+        one_minus_pc = np.sum(np.where(mask, 0.0, prob), axis=1)
+        extra = big_g * (pc - one_minus_pc)  # G (2 p_c - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where(mask, 1.0, prob / one_minus_pc[:, None])
+        r = np.where(np.isfinite(r), r, 0.0)
+        return np.asarray(h + extra[:, None] * (r * r), dtype=h.dtype)
+
+    # ------------------------------------------------------------------ the rest
+    def init_score(self, y_true: Any, sample_weight: Any = None) -> np.ndarray[Any, Any]:
+        """``fit_intercept_only`` as a float64 array: shape () or (K,) for softmax losses."""
+        w = self._weights(sample_weight)
+        return np.asarray(self.loss.fit_intercept_only(np.asarray(y_true), w), dtype=np.float64)
+
+    def init_margin(self, init: np.ndarray[Any, Any], n: int) -> np.ndarray[Any, Any]:
+        """The init score repeated for n rows: (n,) or (n, K)."""
+        init = np.asarray(init, dtype=np.float64)
+        if init.ndim == 0:
+            return np.full(n, float(init))
+        return np.tile(init, (n, 1))
+
+    def metric(self, y_true: Any, raw_prediction: Any, sample_weight: Any = None) -> float:
+        """Weighted mean loss ``sum(w L) / sum(w)`` on raw predictions (margins)."""
+        raw = _as_float_array(raw_prediction)
+        z = raw[:, 0] if (not self.loss.is_multiclass and raw.ndim == 2) else raw
+        y = self._targets(y_true, raw)
+        w = self._weights(sample_weight)
+        value = self.loss(y, z, sample_weight=w, reduction="mean", validate=False)
+        return float(value)
+
+    def inverse_link(self, raw_prediction: Any) -> np.ndarray[Any, Any]:
+        """Predictions or probabilities from raw predictions (NumPy)."""
+        return np.asarray(self.loss.link.inverse(_as_float_array(raw_prediction)))
+
+    @property
+    def metric_name(self) -> str:
+        """The name boosting logs show: ``losslab_<loss name>``."""
+        return f"losslab_{self.loss.name}"
+
+
+class BoostingObjective:
+    """The scikit-learn-style objective ``f(y_true, y_pred, sample_weight=None) -> (g, h)``.
+
+    Both libraries' scikit-learn wrappers call it with margins: XGBoost passes
+    ``sample_weight`` by keyword (it looks for a parameter of that name), LightGBM passes the
+    weights as the third positional argument (it counts three parameters). Returns the
+    gradient and Hessian of :meth:`LossAdapter.gradient_hessian`. ``n_calls`` counts the
+    calls (the tests use it to prove the callable is called).
+    """
+
+    def __init__(self, loss: Loss | str, hessian: HessianPolicy | str | None = None) -> None:
+        self.adapter = LossAdapter(loss, hessian)
+        self.n_calls = 0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.adapter.loss!r}, hessian={self.adapter.policy.name!r})"
+
+    def __call__(
+        self, y_true: Any, y_pred: Any, sample_weight: Any = None
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """Gradient and Hessian for margins ``y_pred``; see :class:`BoostingObjective`."""
+        self.n_calls += 1
+        return self.adapter.gradient_hessian(y_true, y_pred, sample_weight)
