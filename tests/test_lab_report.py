@@ -1,0 +1,147 @@
+"""The quick report end to end: files written, results.json schema, verdicts recomputed from the
+stored numbers, self-contained HTML, reproducibility."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("scipy")
+pytest.importorskip("tqdm")
+
+from losslab.lab import EXPERIMENTS, SCHEMA_VERSION, run_report, verdict
+from losslab.lab._common import to_jsonable
+
+STATUSES = {"held", "partly", "failed"}
+
+
+def _strict(text: str) -> Any:
+    def reject(name: str) -> Any:
+        raise AssertionError(f"results.json contains the non-JSON constant {name}")
+
+    return json.loads(text, parse_constant=reject)
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], float]:
+    out = tmp_path_factory.mktemp("report")
+    t0 = time.perf_counter()
+    res = run_report(out, mode="quick", seed=0, progress=False)
+    return out, res, time.perf_counter() - t0
+
+
+def test_quick_report_is_quick(quick: tuple[Path, dict[str, Any], float]) -> None:
+    # the budget is one minute on two cores; leave room for a loaded CI machine
+    assert quick[2] < 120
+
+
+def test_files_written(quick: tuple[Path, dict[str, Any], float]) -> None:
+    out, res, _ = quick
+    assert (out / "index.html").is_file()
+    assert (out / "results.json").is_file()
+    figures = [f["file"] for e in res["experiments"].values() for f in e["figures"]]
+    assert len(figures) >= 10
+    for f in figures:
+        data = (out / f).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n", f
+        assert len(data) > 5000, f
+    leftovers = [p.name for p in out.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+    assert not leftovers
+    on_disk = sorted(str(p.relative_to(out)) for p in (out / "figures").iterdir())
+    assert on_disk == sorted(figures)
+
+
+def test_results_schema(quick: tuple[Path, dict[str, Any], float]) -> None:
+    out, res, _ = quick
+    data = _strict((out / "results.json").read_text(encoding="utf-8"))
+    assert data == res
+    assert data["schema_version"] == SCHEMA_VERSION
+    assert data["mode"] == "quick"
+    assert data["seed"] == 0
+    assert set(data["experiments"]) == set(EXPERIMENTS) == set(data["experiments_run"])
+    for key in ("python", "numpy", "scipy", "matplotlib", "losslab"):
+        assert isinstance(data["versions"][key], str)
+    assert set(data["timings_s"]) == {*EXPERIMENTS, "total"}
+    assert all(isinstance(v, float) and v >= 0 for v in data["timings_s"].values())
+    assert set(data["thresholds"]) == set(EXPERIMENTS)
+    for e in data["experiments"].values():
+        assert set(e) == {"title", "claim", "parameters", "results", "verdict", "figures", "time_s"}
+        assert isinstance(e["title"], str)
+        assert isinstance(e["claim"], str)
+        v = e["verdict"]
+        assert v["status"] in STATUSES
+        assert v["summary"].startswith(v["status"])
+        assert v["checks"]
+        for c in v["checks"]:
+            assert set(c) == {"id", "description", "value", "op", "threshold", "passed", "counts"}
+            assert isinstance(c["passed"], bool)
+            assert isinstance(c["counts"], bool)
+        for f in e["figures"]:
+            assert set(f) == {"file", "caption"}
+            assert f["file"].startswith("figures/")
+
+
+def test_verdicts_are_computed_from_the_stored_numbers(
+    quick: tuple[Path, dict[str, Any], float],
+) -> None:
+    _, res, _ = quick
+    for name, e in res["experiments"].items():
+        # the stored verdict went through to_jsonable (inf -> "inf")
+        assert to_jsonable(verdict(name, e["results"])) == e["verdict"]
+
+
+def test_experiment_contents(quick: tuple[Path, dict[str, Any], float]) -> None:
+    exps = quick[1]["experiments"]
+    routes = exps["logits"]["results"]["routes"]
+    assert set(routes) == {"float32", "float64"}
+    # float32 saturates at a smaller logit than float64
+    assert (
+        routes["float32"]["0"]["p_rounds_to_1_from_z"]
+        < routes["float64"]["0"]["p_rounds_to_1_from_z"]
+    )
+    conv = exps["regression"]["results"]["convergence"]["methods"]
+    assert set(conv) == {"gradient_descent", "lbfgs", "newton"}
+    focal = exps["focal"]["results"]
+    tab = focal["ap_table"]
+    assert len(tab["ap"]) == len(tab["gammas"])
+    assert all(len(row) == len(tab["alphas"]) for row in tab["ap"])
+    assert all(0.0 <= ap <= 1.0 for row in tab["ap"] for ap in row)
+    boost = focal["boosting"]
+    assert boost["status"] in {"ran", "skipped", "failed"}
+    if boost["status"] == "ran":
+        assert set(boost["ap"]) == {"log_loss", "focal"}
+        assert all(0.0 <= v <= 1.0 for v in boost["ap"].values())
+    else:
+        assert boost["reason"].startswith(boost["status"] + ":")
+
+
+def test_html_is_self_contained(quick: tuple[Path, dict[str, Any], float]) -> None:
+    out, res, _ = quick
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "http://" not in page
+    assert "https://" not in page
+    for e in res["experiments"].values():
+        assert e["title"] in page
+        assert f"badge {e['verdict']['status']}" in page
+        for f in e["figures"]:
+            assert f"src='{f['file']}'" in page
+
+
+def test_same_seed_same_numbers(tmp_path: Path) -> None:
+    a = run_report(tmp_path / "a", mode="quick", seed=3, only=["logits"], progress=False)
+    b = run_report(tmp_path / "b", mode="quick", seed=3, only=["logits"], progress=False)
+    assert a["experiments"]["logits"]["results"] == b["experiments"]["logits"]["results"]
+    assert list(a["experiments"]) == ["logits"]
+
+
+def test_run_report_rejects_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="mode"):
+        run_report(tmp_path, mode="huge", progress=False)
+    with pytest.raises(ValueError, match="unknown experiment"):
+        run_report(tmp_path, mode="quick", only=["nope"], progress=False)
+    assert not (tmp_path / "results.json").exists()
