@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, overload
 
 from losslab.losses._base import Loss
 from losslab.losses.binary import FocalLoss, FocalStarLoss, LogLoss
@@ -61,6 +61,34 @@ LOSSES: Mapping[str, type[Loss]] = MappingProxyType(
     {cls.name: cls for cls in sorted(_CLASSES, key=lambda c: c.name)}
 )
 """Read-only mapping from registry name to loss class."""
+
+
+@overload
+def get_loss(name: Literal["absolute_error"], **params: Any) -> AbsoluteError: ...
+@overload
+def get_loss(name: Literal["focal"], **params: Any) -> FocalLoss: ...
+@overload
+def get_loss(name: Literal["focal_star"], **params: Any) -> FocalStarLoss: ...
+@overload
+def get_loss(name: Literal["half_squared_error"], **params: Any) -> HalfSquaredError: ...
+@overload
+def get_loss(name: Literal["huber"], **params: Any) -> HuberLoss: ...
+@overload
+def get_loss(name: Literal["log_cosh"], **params: Any) -> LogCoshLoss: ...
+@overload
+def get_loss(name: Literal["log_loss"], **params: Any) -> LogLoss: ...
+@overload
+def get_loss(name: Literal["pinball"], **params: Any) -> PinballLoss: ...
+@overload
+def get_loss(name: Literal["pseudo_huber"], **params: Any) -> PseudoHuberLoss: ...
+@overload
+def get_loss(name: Literal["softmax_cross_entropy"], **params: Any) -> SoftmaxCrossEntropy: ...
+@overload
+def get_loss(name: Literal["softmax_focal"], **params: Any) -> SoftmaxFocalLoss: ...
+@overload
+def get_loss(name: Literal["squared_error"], **params: Any) -> SquaredError: ...
+@overload
+def get_loss(name: str, **params: Any) -> Loss: ...
 
 
 def get_loss(name: str, **params: Any) -> Loss:
