@@ -1,0 +1,352 @@
+"""Fused, multi-threaded NumPy CPU kernels for the element-wise losses (numba, optional).
+
+:func:`try_fused` is what :class:`losslab.losses._base.Loss` calls for NumPy float32/float64
+inputs: it computes value, gradient and Hessian in one parallel pass over the data and returns
+them, or returns None so that the generic array-API path runs. It returns None when
+
+* numba is not installed, or the kernels are switched off (``losslab.set_config(
+  use_kernels=False)``, ``losslab.config_context(use_kernels=False)`` or the environment
+  variable ``LOSSLAB_USE_KERNELS=0``);
+* the input has fewer than ``get_config()["kernel_min_size"]`` elements (default 10 000);
+* the loss has no kernel: the multiclass losses (``softmax_cross_entropy``,
+  ``softmax_focal``) and any class that is not one of losslab's own;
+* the arrays are not native-endian float32/float64 NumPy arrays of one shape and dtype;
+* the process was forked after a kernel ran under GNU OpenMP (not fork-safe).
+
+Importing this package does not import numba; :mod:`losslab._kernels._impl` is imported, and
+each kernel compiled (about a second per loss and dtype, cached on disk next to the module
+by numba), on the first call that needs it.
+
+Kernels: ``log_loss``, ``focal``, ``focal_star``, ``squared_error``, ``half_squared_error``,
+``absolute_error``, ``huber``, ``pseudo_huber``, ``log_cosh``, ``pinball``. Each compiles
+once per dtype (float32 inputs are computed in float64 and rounded once); focal compiles two
+more for non-integer ``gamma`` and for soft labels, focal_star one more for soft labels, and
+log loss one without the value (for
+``gradient``/``hessian``/``gradient_hessian``), on first use. Results agree with the
+generic path to a few ulps (``tests/test_kernels.py`` measures and bounds the difference).
+Inputs may be non-contiguous (they are copied) or read-only; Fortran-ordered inputs keep
+their order. A call uses ``get_config()["kernel_threads"]`` threads (default: numba's, one per
+core) but at most one per :data:`MIN_PER_THREAD` elements.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+import warnings
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+
+from losslab._config import get_config
+
+__all__ = ["KERNEL_LOSSES", "MIN_PER_THREAD", "available", "release_scratch", "try_fused", "warmup"]
+
+Results = tuple[Any, Any, Any]
+
+KERNEL_LOSSES: tuple[str, ...] = (
+    "log_loss",
+    "focal",
+    "focal_star",
+    "squared_error",
+    "half_squared_error",
+    "absolute_error",
+    "huber",
+    "pseudo_huber",
+    "log_cosh",
+    "pinball",
+)
+"""Registry names of the losses that have a fused kernel."""
+
+_LOSS_MODULES = frozenset({"losslab.losses.binary", "losslab.losses.regression"})
+_INT_GAMMAS = frozenset({0.0, 1.0, 2.0, 3.0, 4.0})
+MIN_PER_THREAD = 1 << 16
+"""Each thread gets at least this many elements (fewer threads for smaller inputs): below
+it a thread's share takes less than about 0.1 ms, comparable to waking and joining a thread,
+which on a busy machine can cost a scheduler time slice."""
+
+_FIXUPS = {"focal": "focal_soft", "focal_general": "focal_soft", "focal_star": "focal_star_soft"}
+"""Kernels whose return value counts elements that a second kernel must overwrite."""
+
+_lock = threading.Lock()
+_state: dict[str, Any] = {"impl": None, "failed": False, "pid": None, "broken": set()}
+_scratch: dict[np.dtype[Any], np.ndarray[Any, Any]] = {}
+
+
+def available() -> bool:
+    """Whether numba is installed and the kernels have not failed to import."""
+    return not _state["failed"] and importlib.util.find_spec("numba") is not None
+
+
+def _load_impl() -> Any:
+    """Import :mod:`losslab._kernels._impl` (and numba) once; None if that fails."""
+    impl = _state["impl"]
+    if impl is None and not _state["failed"]:
+        try:
+            impl = importlib.import_module("losslab._kernels._impl")
+        except Exception as exc:  # numba missing or broken: the generic path stays correct
+            _state["failed"] = True
+            if not isinstance(exc, ModuleNotFoundError):
+                warnings.warn(
+                    f"losslab's fused kernels are disabled: importing them failed ({exc!r})",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+            return None
+        _state["impl"] = impl
+    return impl
+
+
+def _kernel_and_params(loss: Any) -> tuple[str, float, float] | None:
+    """(kernel name, p0, p1) for a losslab loss object, or None when no kernel applies."""
+    cls = type(loss)
+    if cls.__module__ not in _LOSS_MODULES or getattr(loss, "is_multiclass", True):
+        return None
+    name = getattr(cls, "name", None)
+    if name == "log_loss":
+        return "log_loss", 0.0, 0.0
+    if name == "focal":
+        gamma = float(loss.gamma)
+        alpha = -1.0 if loss.alpha is None else float(loss.alpha)
+        return ("focal" if gamma in _INT_GAMMAS else "focal_general"), gamma, alpha
+    if name == "focal_star":
+        return "focal_star", float(loss.gamma), float(loss.beta)
+    if name == "squared_error":
+        return "squared", 0.0, 0.0
+    if name == "half_squared_error":
+        return "squared", 1.0, 0.0
+    if name == "absolute_error":
+        return "linear", 0.5, 1.0
+    if name == "pinball":
+        return "linear", float(loss.quantile), 0.0
+    if name in ("huber", "pseudo_huber"):
+        return name, float(loss.delta), 0.0
+    if name == "log_cosh":
+        return "log_cosh", 0.0, 0.0
+    return None
+
+
+def _flat(a: np.ndarray[Any, Any], order: str) -> np.ndarray[Any, Any]:
+    """A read-only 1-D contiguous view (or copy, if ``a`` is not contiguous) in ``order``."""
+    flat = np.ravel(a, order=order)  # type: ignore[call-overload]
+    if not flat.flags.c_contiguous:  # pragma: no cover - ravel returns contiguous arrays
+        flat = np.ascontiguousarray(flat)
+    flat = flat.view()
+    flat.flags.writeable = False
+    return flat  # type: ignore[no-any-return]
+
+
+def _numba() -> Any:
+    """The numba module (imported on first use; typed ``Any``: numba has no type stubs)."""
+    return importlib.import_module("numba")
+
+
+def _get_scratch(dtype: np.dtype[Any], impl: Any) -> np.ndarray[Any, Any]:
+    """Two rows of ``CHUNK`` elements per numba thread, where unneeded outputs are written."""
+    numba = _numba()
+    size = impl.CHUNK * numba.config.NUMBA_NUM_THREADS
+    buf = _scratch.get(dtype)
+    if buf is None or buf.shape[1] < size:
+        buf = _scratch[dtype] = np.empty((2, size), dtype=dtype)
+    return buf
+
+
+def release_scratch() -> None:
+    """Free the scratch arrays (128 KiB per numba thread and dtype) of unneeded outputs."""
+    _scratch.clear()
+
+
+def _launch_guard(impl: Any) -> bool:
+    """False when a kernel must not run here: a forked child of a GNU-OpenMP parent."""
+    pid = os.getpid()
+    if _state["pid"] is None:
+        _state["pid"] = pid
+        return True
+    if _state["pid"] == pid:
+        return True
+    try:
+        layer = _numba().threading_layer()
+    except ValueError:
+        return True
+    return bool(layer != "omp")
+
+
+def _run_kernel(
+    impl: Any,
+    kernel: Callable[..., int],
+    y: np.ndarray[Any, Any],
+    z: np.ndarray[Any, Any],
+    w: np.ndarray[Any, Any] | None,
+    outs: list[np.ndarray[Any, Any] | None],
+    p0: float,
+    p1: float,
+) -> int:
+    """Call ``kernel`` once; outputs that are None go to the scratch rows."""
+    flags = 8 if w is not None else 0
+    args = []
+    spare = 0
+    scratch = None
+    for bit, out in zip((1, 2, 4), outs, strict=True):
+        if out is None:
+            if scratch is None:
+                scratch = _get_scratch(z.dtype, impl)
+            args.append(scratch[spare])
+            spare += 1
+        else:
+            flags |= bit
+            args.append(out)
+    return int(kernel(y, z, z if w is None else w, args[0], args[1], args[2], p0, p1, flags))
+
+
+def try_fused(
+    loss: Any,
+    y: Any,
+    z: Any,
+    sample_weight: Any,
+    need: tuple[bool, bool, bool],
+) -> Results | None:
+    """Value, gradient and Hessian of an element-wise loss from one fused kernel, or None.
+
+    Parameters
+    ----------
+    loss : Loss
+        A losslab loss object (its registry ``name`` and hyperparameters select the kernel).
+    y, z : numpy.ndarray
+        Targets and raw predictions: same shape, same dtype (float32 or float64), validated.
+    sample_weight : numpy.ndarray or None
+        Same shape and dtype; multiplies every output.
+    need : tuple of three bools
+        Whether the value, the gradient and the Hessian are wanted.
+
+    Returns
+    -------
+    tuple or None
+        ``(value, gradient, hessian)``, new arrays of z's shape and dtype (None where ``need``
+        is False), each already multiplied by ``sample_weight``; or None when no kernel
+        applies (see the module docstring): the caller then runs the generic path.
+    """
+    config = get_config()
+    if not config["use_kernels"] or _state["failed"]:
+        return None
+    if not (isinstance(z, np.ndarray) and isinstance(y, np.ndarray)):
+        return None
+    dtype = z.dtype
+    if dtype not in (np.float32, np.float64) or not dtype.isnative or y.dtype != dtype:
+        return None
+    if y.shape != z.shape or z.size == 0 or z.size < config["kernel_min_size"]:
+        return None
+    if sample_weight is not None and not (
+        isinstance(sample_weight, np.ndarray)
+        and sample_weight.dtype == dtype
+        and sample_weight.shape == z.shape
+    ):
+        return None
+    spec = _kernel_and_params(loss)
+    if spec is None or spec[0] in _state["broken"]:
+        return None
+    if not any(need):
+        return None, None, None
+    impl = _load_impl()
+    if impl is None or not _launch_guard(impl):
+        return None
+    name, p0, p1 = spec
+    if name == "log_loss" and not need[0]:
+        name = "log_loss_gh"  # gradient and Hessian need no log1p
+
+    order: Literal["C", "F"] = "F" if (z.flags.f_contiguous and not z.flags.c_contiguous) else "C"
+    y1, z1 = _flat(y, order), _flat(z, order)
+    w1 = None if sample_weight is None else _flat(sample_weight, order)
+    results = [np.empty(z.shape, dtype=dtype, order=order) if k else None for k in need]
+    outs = [None if r is None else r.reshape(-1, order=order) for r in results]
+
+    try:
+        numba = _numba()
+        before = numba.get_num_threads()
+        limit = config["kernel_threads"] or numba.config.NUMBA_NUM_THREADS
+        threads = max(1, min(limit, numba.config.NUMBA_NUM_THREADS, z.size // MIN_PER_THREAD))
+        if threads == before:
+            _dispatch(impl, name, y1, z1, w1, outs, p0, p1)
+        else:
+            numba.set_num_threads(threads)
+            try:
+                _dispatch(impl, name, y1, z1, w1, outs, p0, p1)
+            finally:
+                numba.set_num_threads(before)
+    except Exception as exc:  # a kernel that fails to compile here: fall back, say so once
+        _state["broken"].add(name)
+        warnings.warn(
+            f"losslab's fused kernel {name!r} failed ({exc!r}); using the generic path",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+    return results[0], results[1], results[2]
+
+
+def _dispatch(
+    impl: Any,
+    name: str,
+    y: np.ndarray[Any, Any],
+    z: np.ndarray[Any, Any],
+    w: np.ndarray[Any, Any] | None,
+    outs: list[np.ndarray[Any, Any] | None],
+    p0: float,
+    p1: float,
+) -> None:
+    kernel = getattr(impl, name)
+    serial = _needs_serial_launch()
+    if serial:
+        _lock.acquire()
+    try:
+        count = _run_kernel(impl, kernel, y, z, w, outs, p0, p1)
+        fixup = _FIXUPS.get(name)
+        if fixup is not None and count:  # elements for the second, general pass
+            _run_kernel(impl, getattr(impl, fixup), y, z, w, outs, p0, p1)
+    finally:
+        if serial:
+            _lock.release()
+
+
+def _needs_serial_launch() -> bool:
+    """numba's fallback ``workqueue`` threading layer must not be entered by two threads."""
+    layer = _state.get("layer")
+    if layer is None:
+        try:
+            layer = _numba().threading_layer()
+        except ValueError:  # no parallel region has run yet: be safe this once
+            return True
+        _state["layer"] = layer
+    return bool(layer == "workqueue")
+
+
+def warmup(
+    losses: tuple[str, ...] = KERNEL_LOSSES,
+    dtypes: tuple[Any, ...] = (np.float64, np.float32),
+) -> dict[str, float]:
+    """Compile (or load from numba's disk cache) the kernels of ``losses`` for ``dtypes``.
+
+    Returns the seconds each ``"<loss>/<dtype>"`` took. Useful before timing, and to pay the
+    compilation once in a CI job. Raises ``RuntimeError`` when the kernels are unavailable.
+    """
+    import time
+
+    from losslab import get_loss
+    from losslab._config import config_context
+
+    if _load_impl() is None:
+        raise RuntimeError("losslab's fused kernels are unavailable (is numba installed?)")
+    timings: dict[str, float] = {}
+    for name in losses:
+        loss = get_loss(name)
+        for dt in dtypes:
+            y = np.zeros(4, dtype=dt)
+            z = np.zeros(4, dtype=dt)
+            t0 = time.perf_counter()
+            with config_context(use_kernels=True, kernel_min_size=0):
+                out = try_fused(loss, y, z, None, (True, True, True))
+            if out is None:
+                raise RuntimeError(f"no fused kernel ran for {name} ({np.dtype(dt).name})")
+            timings[f"{name}/{np.dtype(dt).name}"] = time.perf_counter() - t0
+    return timings

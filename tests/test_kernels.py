@@ -1,0 +1,517 @@
+"""The fused NumPy kernels (``losslab._kernels``) against the golden data and the generic path.
+
+* Golden: every float64 golden case of every element-wise loss, through the kernels (size
+  threshold lowered to 0), under the golden README's rule (rel 1e-13, exact infinities,
+  ``extreme`` cases skipped, no Hessian at kinks).
+* Generic path: for every element-wise loss, hyperparameter set and dtype (and every method on
+  one loss per kernel family), the kernels agree with ``config_context(use_kernels=False)`` to
+  a bounded number of ulps, measured in units of the *condition-scaled magnitude*
+  ``max(|ref|, scale)`` where ``scale`` is the sum of the absolute values of the terms that
+  cancel (``_scales``). Away from cancellation that is
+  the plain ulp distance. Bounds (float64), from the error analysis in ``_impl.py``:
+
+  - regression (squared, absolute, huber, pinball): 0 ulp, the same IEEE operations;
+  - log_loss, focal_star: both sides use faithful (< 1 ulp) exp/log1p of their own and round
+    3-5 times, about 3 ulp each way; bound 6 ulp (measured maximum over 400 000 random
+    points: 4);
+  - log_cosh: the value ``log1p(2 sinh(r/2)^2)`` doubles the error of ``sinh``, about 4 ulp
+    each way; bound 8 (measured: 6);
+  - pseudo_huber: ``(1/h)^3`` triples the error of ``1/h`` (about 1.5 ulp) and rounds twice,
+    about 4.5 ulp on each side (at one point 4.4 and 4.6 ulp from the truth, opposite signs);
+    bound 12 (measured: 9);
+  - focal: ``q^gamma l`` multiplies the relative error of ``exp(-|x_t|)`` by about
+    ``2 gamma + 1`` on both sides (``q^gamma`` via ``pow`` generically, ``q * q`` here);
+    bound ``6 gamma + 8`` ulp (measured: 10 at gamma 2, 17 at gamma 4, 13 at gamma 5).
+
+  float32: the kernels compute in float64 and round once, so they must agree with the generic
+  path run in float64 on the same float32 inputs, rounded to float32, within 1 float32 ulp.
+* Layout: strided, Fortran-ordered, read-only, 0-d and 2-D inputs, sample weights; NaN
+  stays in its element; finite results at |z| = 1e300 (float64) and 1e4 (float32).
+* Switches: ``use_kernels=False``, ``kernel_min_size``, ``kernel_threads``; ``import losslab``
+  does not import numba; concurrent calls from two threads.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import losslab
+from losslab import config_context, get_config
+
+pytest.importorskip("numba")
+
+from losslab._kernels import KERNEL_LOSSES, try_fused
+
+GOLDEN = Path(__file__).parent / "data" / "golden"
+RTOL = 1e-13
+TINY = 2.2250738585072014e-308
+ALL: tuple[bool, bool, bool] = (True, True, True)
+NEEDS = {
+    "loss": (True, False, False),
+    "gradient": (False, True, False),
+    "hessian": (False, False, True),
+    "loss_gradient": (True, True, False),
+    "gradient_hessian": (False, True, True),
+    "loss_gradient_hessian": ALL,
+}
+
+# (registry name, params) covering every kernel and every branch of the focal kernels.
+CONFIGS: list[tuple[str, dict[str, Any]]] = [
+    ("log_loss", {}),
+    ("focal", {"gamma": 2.0, "alpha": 0.25}),
+    ("focal", {"gamma": 0.0, "alpha": None}),
+    ("focal", {"gamma": 1.0, "alpha": 0.75}),
+    ("focal", {"gamma": 0.5, "alpha": None}),
+    ("focal", {"gamma": 5.0, "alpha": 0.25}),
+    ("focal", {"gamma": 3.0, "alpha": 0.5}),
+    ("focal", {"gamma": 4.0, "alpha": None}),
+    ("focal_star", {"gamma": 2.0, "beta": 1.0}),
+    ("focal_star", {"gamma": 0.5, "beta": -3.0}),
+    ("squared_error", {}),
+    ("half_squared_error", {}),
+    ("absolute_error", {}),
+    ("huber", {"delta": 0.7}),
+    ("pseudo_huber", {"delta": 0.7}),
+    ("log_cosh", {}),
+    ("pinball", {"quantile": 0.3}),
+]
+BINARY = {"log_loss", "focal", "focal_star"}
+# every method on one loss per kernel family: binary with and without a value-free variant,
+# focal_star's two passes, and a regression loss
+_METHOD_CONFIGS = [c for c in CONFIGS if c[0] in ("log_loss", "focal_star", "huber")] + [
+    ("focal", {"gamma": 2.0, "alpha": 0.25})
+]
+
+
+@pytest.fixture(autouse=True)
+def _kernels_on_small_inputs() -> Any:
+    with config_context(use_kernels=True, kernel_min_size=0):
+        yield
+
+
+def _ids(configs: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    return [f"{n}{json.dumps(p, sort_keys=True)}" for n, p in configs]
+
+
+def _fused(loss: Any, y: Any, z: Any, w: Any = None, need: tuple[bool, bool, bool] = ALL) -> Any:
+    out = try_fused(loss, y, z, w, need)
+    assert out is not None, f"no kernel ran for {loss.name}"
+    return out
+
+
+def _generic(loss: Any, y: Any, z: Any, w: Any = None) -> Any:
+    with config_context(use_kernels=False):
+        return loss.loss_gradient_hessian(y, z, sample_weight=w)
+
+
+# --------------------------------------------------------------------------- golden
+
+_GOLDEN_FILES = {
+    "sigmoid_bce": ("sigmoid_bce.json", "log_loss"),
+    "sigmoid_focal": ("sigmoid_focal.json", "focal"),
+    "squared_half": ("squared.json", "half_squared_error"),
+    "squared": ("squared.json", "squared_error"),
+    "absolute": ("absolute.json", "absolute_error"),
+    "huber": ("huber.json", "huber"),
+    "pseudo_huber": ("pseudo_huber.json", "pseudo_huber"),
+    "log_cosh": ("log_cosh.json", "log_cosh"),
+    "quantile": ("quantile.json", "pinball"),
+}
+
+
+def _golden_groups() -> list[Any]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for golden_name, (fname, _) in _GOLDEN_FILES.items():
+        path = GOLDEN / fname
+        if not path.exists():
+            continue
+        for case in json.loads(path.read_text())["cases"]:
+            if case["loss"] != golden_name or "extreme" in case["tags"]:
+                continue
+            key = f"{golden_name}{json.dumps(case['params'], sort_keys=True)}"
+            groups.setdefault(key, []).append(case)
+    return [pytest.param(k, v, id=k) for k, v in sorted(groups.items())]
+
+
+def _make_golden_loss(golden_name: str, params: dict[str, Any]) -> Any:
+    name = _GOLDEN_FILES[golden_name][1]
+    rename = {"tau": "quantile"}
+    return losslab.get_loss(name, **{rename.get(k, k): v for k, v in params.items()})
+
+
+def _close(got: np.ndarray, ref: np.ndarray, atol: np.ndarray | float) -> np.ndarray:
+    with np.errstate(invalid="ignore", over="ignore"):
+        ok = np.abs(got - ref) <= RTOL * np.abs(ref) + np.maximum(atol, TINY)
+    return np.where(np.isinf(ref), got == ref, ok) & ~np.isnan(got)
+
+
+@pytest.mark.parametrize(("key", "cases"), _golden_groups())
+def test_golden(key: str, cases: list[dict[str, Any]]) -> None:
+    golden_name = cases[0]["loss"]
+    loss = _make_golden_loss(golden_name, cases[0]["params"])
+    y = np.array([c["y"] for c in cases], dtype=np.float64)
+    z = np.array([c["z"] for c in cases], dtype=np.float64)
+    with np.errstate(all="ignore"):  # overflow to inf is the expected result of some cases
+        v, g, h = _fused(loss, y, z)
+    soft = (y > 0) & (y < 1) & (golden_name in ("sigmoid_bce", "sigmoid_focal"))
+    problems = []
+    for qty, got in (("value", v), ("grad", g), ("hess", h)):
+        ref = np.array([math.nan if c[qty] is None else float(c[qty]) for c in cases])
+        has_ref = ~np.isnan(ref)
+        if qty == "hess":
+            has_ref &= np.array(["near_kink" not in c["tags"] for c in cases])
+        atol = np.where(soft, 1e-16, 0.0) if qty == "grad" else 0.0
+        bad = ~_close(got, ref, atol) & has_ref
+        problems += [
+            f"{cases[i]['id']} {qty}: got {got[i]!r}, ref {ref[i]!r}" for i in np.nonzero(bad)[0]
+        ]
+    assert not problems, f"{len(problems)} mismatches in {key}:\n" + "\n".join(problems[:20])
+
+
+# --------------------------------------------------------------------------- vs generic path
+
+
+def _inputs(name: str, n: int, dtype: Any, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs that cover every branch: hard and soft labels, large logits, all residual zones."""
+    rng = np.random.default_rng(seed)
+    if name in BINARY:
+        y = (rng.random(n) < 0.3).astype(np.float64)
+        soft = rng.random(n) < 0.1
+        y[soft] = rng.random(int(soft.sum()))
+        scale = rng.choice([0.5, 3.0, 20.0, 300.0 if dtype == np.float64 else 40.0], n)
+        z = rng.normal(0.0, 1.0, n) * scale
+    else:
+        y = rng.normal(0.0, 2.0, n)
+        z = y + rng.normal(0.0, 1.0, n) * rng.choice([0.01, 0.5, 2.0, 50.0], n)
+    return y.astype(dtype), z.astype(dtype)
+
+
+def _sigmoid(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    e = np.exp(-np.abs(x))
+    big, small = 1.0 / (1.0 + e), e / (1.0 + e)
+    return np.where(x >= 0, big, small), np.where(x >= 0, small, big)
+
+
+def _scales(loss: Any, y: np.ndarray, z: np.ndarray) -> list[np.ndarray | None]:
+    """Per output, the sum of |terms| of the final sum (None: no cancellation, use |ref|)."""
+    with np.errstate(all="ignore"):
+        return _scales_unchecked(loss, y.astype(np.float64), z.astype(np.float64))
+
+
+def _scales_unchecked(loss: Any, y: np.ndarray, z: np.ndarray) -> list[np.ndarray | None]:
+    name = loss.name
+    if name == "log_loss":
+        p, q = _sigmoid(z)
+        return [None, (1 - y) * p + y * q, None]
+    if name == "focal_star":
+        pb, _ = _sigmoid(loss.gamma * z - loss.beta)
+        _, qa = _sigmoid(loss.gamma * z + loss.beta)
+        return [None, (1 - y) * pb + y * qa, None]
+    if name != "focal":
+        return [None, None, None]
+    gamma = loss.gamma
+    hard = (y == 0) | (y == 1)
+    xt = np.where(y == 1, z, -z)
+    pt, q = _sigmoid(xt)
+    ell = np.maximum(-xt, 0) + np.log1p(np.exp(-np.abs(xt)))
+    qg = np.exp(gamma * np.log(np.maximum(q, 1e-300)))
+    hard_h = qg * (gamma * pt * ell * (gamma * pt + q) + (2 * gamma + 1) * q * pt)
+    p, qq = _sigmoid(z)
+    m = y * qq + (1 - y) * p
+    ce = y * (np.maximum(-z, 0) + np.log1p(np.exp(-np.abs(z)))) + (1 - y) * (
+        np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+    )
+    mg = np.power(m, gamma)
+    rho = np.abs(1 - 2 * y) * p * qq / m
+    ce1 = (1 - y) * p + y * qq
+    soft_g = mg * (ce1 + gamma * rho * ce)
+    soft_h = mg * (p * qq + 2 * gamma * rho * ce1 + gamma * rho * ce * (abs(gamma - 1) * rho + 1))
+    return [None, np.where(hard, 0.0, soft_g), np.where(hard, hard_h, soft_h)]
+
+
+def _ulp_distance(got: np.ndarray, ref: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
+    """|got - ref| in ulps of max(|ref|, scale) (ignoring differences below the smallest
+    normal number; equal infinities and NaNs count as 0, anything else non-finite as inf)."""
+    got = got.astype(np.float64)
+    ref = ref.astype(np.float64)
+    mag = np.abs(ref) if scale is None else np.maximum(np.abs(ref), np.abs(scale))
+    finfo = np.finfo(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        unit = np.maximum(np.spacing(np.where(np.isfinite(mag), mag, 0.0)), finfo.eps * TINY)
+        diff = np.abs(got - ref)
+        dist = np.where(diff <= TINY, 0.0, diff / unit)
+    same = (got == ref) | (np.isnan(got) & np.isnan(ref))
+    dist = np.where(same, 0.0, dist)
+    return np.where(np.isfinite(ref) | same, dist, np.inf)
+
+
+def _bound(name: str, params: dict[str, Any]) -> float:
+    if name in ("squared_error", "half_squared_error", "absolute_error", "huber", "pinball"):
+        return 0.0
+    if name == "pseudo_huber":
+        return 12.0
+    if name == "log_cosh":
+        return 8.0
+    if name == "focal":
+        return 6.0 * params["gamma"] + 8.0
+    return 6.0
+
+
+@pytest.mark.parametrize(("name", "params"), CONFIGS, ids=_ids(CONFIGS))
+def test_float64_agrees_with_generic_path(name: str, params: dict[str, Any]) -> None:
+    loss = losslab.get_loss(name, **params)
+    y, z = _inputs(name, 40_000, np.float64)
+    got = _fused(loss, y, z)
+    ref = _generic(loss, y, z)
+    worst = []
+    for qty, a, b, s in zip(("value", "grad", "hess"), got, ref, _scales(loss, y, z), strict=True):
+        d = _ulp_distance(a, b, s)
+        i = int(np.argmax(d))
+        worst.append((qty, float(d[i]), float(y[i]), float(z[i]), float(a[i]), float(b[i])))
+    bad = [w for w in worst if not w[1] <= _bound(name, params)]
+    assert not bad, (
+        f"ulp bound {_bound(name, params)} exceeded (qty, ulps, y, z, kernel, generic): {bad}"
+    )
+
+
+@pytest.mark.parametrize(("name", "params"), CONFIGS, ids=_ids(CONFIGS))
+def test_float32_is_the_rounded_float64_result(name: str, params: dict[str, Any]) -> None:
+    loss = losslab.get_loss(name, **params)
+    y, z = _inputs(name, 20_000, np.float32, seed=1)
+    got = _fused(loss, y, z)
+    ref64 = _generic(loss, y.astype(np.float64), z.astype(np.float64))
+    for qty, a, b, s in zip(
+        ("value", "grad", "hess"), got, ref64, _scales(loss, y, z), strict=True
+    ):
+        assert a.dtype == np.float32
+        b32 = b.astype(np.float32)
+        mag = np.abs(b) if s is None else np.maximum(np.abs(b), np.abs(s))
+        with np.errstate(invalid="ignore", over="ignore"):
+            unit = np.spacing(np.where(np.isfinite(mag), mag, 0.0).astype(np.float32))
+            tiny = np.finfo(np.float32).smallest_normal
+            diff = np.abs(a.astype(np.float64) - b32.astype(np.float64))
+            ok = (diff <= np.maximum(unit, tiny)) | (a == b32) | (np.isnan(a) & np.isnan(b32))
+        assert ok.all(), (
+            f"{qty}: {int((~ok).sum())} elements more than 1 float32 ulp from the float64 "
+            f"result, e.g. y={y[~ok][:3]}, z={z[~ok][:3]}, got {a[~ok][:3]}, want {b32[~ok][:3]}"
+        )
+
+
+@pytest.mark.parametrize("method", list(NEEDS))
+@pytest.mark.parametrize(("name", "params"), _METHOD_CONFIGS, ids=_ids(_METHOD_CONFIGS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_method_matches_the_full_kernel(
+    name: str, params: dict[str, Any], method: str, dtype: Any
+) -> None:
+    """Each public method (through ``_base``'s hook) returns the outputs of the all-three call,
+    also with the unneeded outputs routed to scratch and with sample weights."""
+    loss = losslab.get_loss(name, **params)
+    y, z = _inputs(name, 30_000, dtype)
+    w = np.random.default_rng(3).random(z.shape).astype(dtype)
+    full = _fused(loss, y, z, w)
+    out = getattr(loss, method)(y, z, sample_weight=w)
+    out = out if isinstance(out, tuple) else (out,)
+    want = [f for f, k in zip(full, NEEDS[method], strict=True) if k]
+    for a, b in zip(out, want, strict=True):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+    # the weights multiply the unweighted result (float64: bit for bit as the generic path
+    # does; float32: the kernel rounds once, after the product, so within 1 ulp)
+    unweighted = _fused(loss, y, z)
+    for a, b in zip(full, unweighted, strict=True):
+        if dtype == np.float64:
+            np.testing.assert_array_equal(a, b * w)
+        else:
+            np.testing.assert_array_max_ulp(a, b * w, maxulp=1)
+
+
+def test_every_elementwise_loss_has_a_kernel_and_multiclass_has_none() -> None:
+    y = np.zeros(8)
+    z = np.zeros(8)
+    for name in KERNEL_LOSSES:
+        assert try_fused(losslab.get_loss(name), y, z, None, ALL) is not None, name
+    for name in ("softmax_cross_entropy", "softmax_focal"):
+        if name in losslab.LOSSES:
+            loss = losslab.get_loss(name)
+            assert try_fused(loss, np.zeros(4), np.zeros((4, 3)), None, ALL) is None
+
+
+# --------------------------------------------------------------------------- layouts
+
+
+@pytest.mark.parametrize("name", ["focal", "log_cosh"])
+def test_strided_fortran_readonly_and_0d_inputs(name: str) -> None:
+    loss = losslab.get_loss(name)
+    y, z = _inputs(name, 2 * 3 * 5 * 7 * 11, np.float64)
+    base = loss.loss_gradient_hessian(y, z)
+
+    def check(yy: np.ndarray, zz: np.ndarray, sel: Any) -> None:
+        out = _fused(loss, yy, zz)
+        for a, b in zip(out, base, strict=True):
+            assert a.shape == zz.shape
+            np.testing.assert_array_equal(a, b[sel] if sel is not None else b.reshape(zz.shape))
+
+    check(y[::3], z[::3], slice(None, None, 3))
+    c_y, c_z = y.reshape(6, 385), z.reshape(6, 385)
+    check(c_y, c_z, None)
+    f_y, f_z = np.asfortranarray(c_y), np.asfortranarray(c_z)
+    out = _fused(loss, f_y, f_z)
+    assert out[0].flags.f_contiguous
+    for a, b in zip(out, base, strict=True):
+        np.testing.assert_array_equal(a, b.reshape(6, 385))
+    ro_y, ro_z = y.copy(), z.copy()
+    ro_y.flags.writeable = False
+    ro_z.flags.writeable = False
+    check(ro_y, ro_z, slice(None))
+    zero_d = _fused(loss, np.asarray(y[4]), np.asarray(z[4]))
+    assert zero_d[0].shape == ()
+    assert [float(a) for a in zero_d] == [float(b[4]) for b in base]
+
+
+@pytest.mark.parametrize(("name", "params"), CONFIGS, ids=_ids(CONFIGS))
+def test_nan_stays_in_its_element(name: str, params: dict[str, Any]) -> None:
+    loss = losslab.get_loss(name, **params)
+    y, z = _inputs(name, 1000, np.float64)
+    z[10] = np.nan
+    y[20] = np.nan
+    out = _fused(loss, y, z)
+    ref = _generic(loss, y, z)
+    for a, b in zip(out, ref, strict=True):
+        assert np.isnan(a[10])  # every output depends on z
+        # y may not touch an output (the log-loss Hessian): NaN exactly where the generic has
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+        assert not np.isnan(np.delete(a, [10, 20])).any()
+
+
+@pytest.mark.parametrize(("name", "params"), CONFIGS, ids=_ids(CONFIGS))
+@pytest.mark.parametrize(("dtype", "big"), [(np.float64, 1e300), (np.float32, 1e4)])
+def test_finite_at_extremes(name: str, params: dict[str, Any], dtype: Any, big: float) -> None:
+    loss = losslab.get_loss(name, **params)
+    z = np.array([-big, -big / 3, big / 3, big, 0.0, -0.0], dtype=dtype)
+    if name in BINARY:
+        y = np.array([0.0, 1.0, 0.0, 1.0, 0.3, 1.0], dtype=dtype)
+    else:
+        y = np.array([0.0, 1.0, -1.0, 2.0, 0.0, 0.0], dtype=dtype)
+    with np.errstate(over="ignore"):
+        out = _fused(loss, y, z)
+        ref = _generic(loss, y, z) if dtype == np.float64 else None
+    for k, a in enumerate(out):
+        squares = name == "squared_error" or (name == "half_squared_error" and k == 0)
+        if squares and dtype == np.float64:  # r^2 overflows where the true value exceeds range
+            continue
+        assert np.isfinite(a).all(), (name, k, a)
+        if ref is not None:
+            np.testing.assert_allclose(a, ref[k], rtol=1e-13, atol=0)
+
+
+# --------------------------------------------------------------------------- switches
+
+
+def test_off_switch_and_threshold() -> None:
+    loss = losslab.get_loss("focal")
+    y, z = _inputs("focal", 500, np.float64)
+    assert try_fused(loss, y, z, None, ALL) is not None
+    with config_context(use_kernels=False):
+        assert try_fused(loss, y, z, None, ALL) is None
+    with config_context(kernel_min_size=501):
+        assert try_fused(loss, y, z, None, ALL) is None
+    with config_context(kernel_min_size=500):
+        assert try_fused(loss, y, z, None, ALL) is not None
+    assert get_config()["kernel_min_size"] == 0
+    with pytest.raises(ValueError, match="kernel_min_size"):
+        losslab.set_config(kernel_min_size=-1)
+    with pytest.raises(ValueError, match="kernel_threads"):
+        losslab.set_config(kernel_threads=0)
+
+
+def test_unsupported_inputs_take_the_generic_path() -> None:
+    loss = losslab.get_loss("log_loss")
+    y, z = _inputs("log_loss", 100, np.float64)
+    assert try_fused(loss, y.astype(np.float32), z, None, ALL) is None
+    assert try_fused(loss, y, z.astype(">f8"), None, ALL) is None
+    assert try_fused(loss, y, z, np.ones(100, dtype=np.float32), ALL) is None
+    assert try_fused(loss, y[:50], z, None, ALL) is None
+
+    class Custom(type(loss)):  # type: ignore[misc]
+        pass
+
+    Custom.__module__ = __name__
+    assert try_fused(Custom(), y, z, None, ALL) is None
+
+
+def test_kernel_threads_and_concurrent_calls() -> None:
+    loss = losslab.get_loss("focal")
+    y, z = _inputs("focal", 50_000, np.float64)
+    want = _fused(loss, y, z)
+    with config_context(kernel_threads=1):
+        for a, b in zip(_fused(loss, y, z), want, strict=True):
+            np.testing.assert_array_equal(a, b)
+    results: list[Any] = [None] * 4
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            with config_context(kernel_min_size=0):
+                results[k] = loss.loss_gradient(y, z)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for r in results:
+        np.testing.assert_array_equal(r[0], want[0])
+        np.testing.assert_array_equal(r[1], want[1])
+
+
+def test_import_does_not_import_numba() -> None:
+    code = "import sys, losslab, losslab._kernels; assert 'numba' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_vectorisable_primitives_are_faithful() -> None:
+    """exp, log1p, hypot(1, t), sinh, cosh of ``_impl`` within 1 ulp of 40-digit mpmath."""
+    mpmath = pytest.importorskip("mpmath")
+    from losslab._kernels import _impl
+
+    rng = np.random.default_rng(7)
+    mpmath.mp.dps = 40
+    cases = [
+        (_impl.exp_neg, mpmath.exp, -rng.uniform(0, 745, 300)),
+        (_impl.exp_neg, mpmath.exp, -rng.exponential(1.0, 300)),
+        (_impl.log1p_unit, mpmath.log1p, rng.random(300)),
+        (_impl.log1p_unit, mpmath.log1p, np.exp(-rng.uniform(0, 700, 300))),
+        (_impl.hypot1, lambda t: mpmath.sqrt(1 + t * t), rng.random(300)),
+        (_impl.sinh_small, mpmath.sinh, rng.uniform(-1, 1, 300)),
+        (_impl.cosh_small, mpmath.cosh, rng.uniform(-1, 1, 300)),
+    ]
+    for fn, exact, xs in cases:
+        for x in xs:
+            got = fn(float(x))
+            ref = exact(mpmath.mpf(float(x)))
+            err = abs(mpmath.mpf(got) - ref) / mpmath.mpf(np.spacing(abs(float(ref))))
+            assert err < 1, (fn.__name__ if hasattr(fn, "__name__") else fn, x, got, err)
+    assert _impl.exp_neg(-np.inf) == 0.0
+    assert np.isnan(_impl.exp_neg(np.nan))
+    assert np.isnan(_impl.log1p_unit(np.nan))
+    assert _impl.exp_neg(-0.0) == 1.0
+
+
+def test_warmup_compiles_every_kernel() -> None:
+    from losslab._kernels import warmup
+
+    timings = warmup(("log_loss", "huber"), (np.float64,))
+    assert set(timings) == {"log_loss/float64", "huber/float64"}
+    assert all(t >= 0 for t in timings.values())
