@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
+import array_api_compat
 import numpy as np
 
 from losslab import _validate
@@ -168,12 +169,10 @@ class Loss:
     def _run(self, p: _Prepared, need: Need) -> Results:
         """Compute in the working dtype, weights applied, not yet cast back."""
         xp = p.xp
-        if is_numpy_namespace(xp) and not self.is_multiclass and get_config()["use_kernels"]:
-            fused = _try_fused()
-            if fused is not None:
-                result = fused(self, p.y, p.z, p.w, need)
-                if result is not None:
-                    return result  # type: ignore[no-any-return]
+        if not self.is_multiclass and get_config()["use_kernels"]:
+            result = self._run_fused(p, need)
+            if result is not None:
+                return result
         if is_numpy_namespace(xp):
             # Overflow to inf, underflow to 0 and 1/0 are the correctly rounded results of the
             # stable formulas; 'invalid' (a NaN made from numbers) stays a warning: a bug.
@@ -192,6 +191,28 @@ class Loss:
             None if grad is None else grad * wm,
             None if hess is None else hess * wm,
         )
+
+    def _run_fused(self, p: _Prepared, need: Need) -> Results | None:
+        """The fused CPU kernels for NumPy arrays, and for CPU torch tensors that autograd is
+        not recording (zero-copy views both ways), or None where they do not apply."""
+        fused = _try_fused()
+        if fused is None:
+            return None
+        xp = p.xp
+        if is_numpy_namespace(xp):
+            return fused(self, p.y, p.z, p.w, need)  # type: ignore[no-any-return]
+        if not array_api_compat.is_torch_namespace(xp) or p.z.device.type != "cpu":
+            return None
+        import torch
+
+        arrays = (p.y, p.z) if p.w is None else (p.y, p.z, p.w)
+        if torch.is_grad_enabled() and any(a.requires_grad for a in arrays):
+            return None  # autodiff through the generic formulas was asked for
+        w = None if p.w is None else p.w.detach().numpy()
+        result = fused(self, p.y.detach().numpy(), p.z.detach().numpy(), w, need)
+        if result is None:
+            return None
+        return tuple(None if r is None else torch.from_numpy(r) for r in result)  # type: ignore[return-value]
 
     def _evaluate(
         self, y_true: Any, raw_prediction: Any, sample_weight: Any, validate: bool, need: Need
