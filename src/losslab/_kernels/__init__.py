@@ -206,6 +206,7 @@ def try_fused(
     z: Any,
     sample_weight: Any,
     need: tuple[bool, bool, bool],
+    out: tuple[Any, Any, Any] | None = None,
 ) -> Results | None:
     """Value, gradient and Hessian of an element-wise loss from one fused kernel, or None.
 
@@ -219,13 +220,18 @@ def try_fused(
         Same shape and dtype; multiplies every output.
     need : tuple of three bools
         Whether the value, the gradient and the Hessian are wanted.
+    out : tuple of three (numpy.ndarray or None), optional
+        Preallocated outputs (None where not wanted or to allocate), checked by the caller:
+        z's shape and dtype, writeable, not overlapping the inputs. The kernel writes into
+        them only when each is C-contiguous and z is too; otherwise this returns None.
 
     Returns
     -------
     tuple or None
-        ``(value, gradient, hessian)``, new arrays of z's shape and dtype (None where ``need``
-        is False), each already multiplied by ``sample_weight``; or None when no kernel
-        applies (see the module docstring): the caller then runs the generic path.
+        ``(value, gradient, hessian)``, arrays of z's shape and dtype (the ``out`` arrays where
+        given; None where ``need`` is False), each already multiplied by ``sample_weight``; or
+        None when no kernel applies (see the module docstring): the caller then runs the
+        generic path.
     """
     config = get_config()
     if not config["use_kernels"] or _state["failed"]:
@@ -256,9 +262,19 @@ def try_fused(
         name = "log_loss_gh"  # gradient and Hessian need no log1p
 
     order: Literal["C", "F"] = "F" if (z.flags.f_contiguous and not z.flags.c_contiguous) else "C"
+    given = (None, None, None) if out is None else out
+    if any(o is not None for o in given) and (
+        order != "C" or not all(o is None or o.flags.c_contiguous for o in given)
+    ):
+        return None  # a flat view of a non-contiguous out would be a copy
     y1, z1 = _flat(y, order), _flat(z, order)
     w1 = None if sample_weight is None else _flat(sample_weight, order)
-    results = [np.empty(z.shape, dtype=dtype, order=order) if k else None for k in need]
+    results = [
+        (given[i] if given[i] is not None else np.empty(z.shape, dtype=dtype, order=order))
+        if k
+        else None
+        for i, k in enumerate(need)
+    ]
     outs = [None if r is None else r.reshape(-1, order=order) for r in results]
 
     try:

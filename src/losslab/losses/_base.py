@@ -166,11 +166,15 @@ class Loss:
             self._check_target_values(y, z, xp)
         return _Prepared(xp=xp, y=y, z=z, w=w, out_dtype=out_dtype)
 
-    def _run(self, p: _Prepared, need: Need) -> Results:
-        """Compute in the working dtype, weights applied, not yet cast back."""
+    def _run(self, p: _Prepared, need: Need, out: Results | None = None) -> Results:
+        """Compute in the working dtype, weights applied, not yet cast back.
+
+        ``out`` (NumPy only, already checked) is handed to the kernels, which write into it;
+        the caller copies into it otherwise.
+        """
         xp = p.xp
         if not self.is_multiclass and get_config()["use_kernels"]:
-            result = self._run_fused(p, need)
+            result = self._run_fused(p, need, out)
             if result is not None:
                 return result
         if is_numpy_namespace(xp):
@@ -192,7 +196,7 @@ class Loss:
             None if hess is None else hess * wm,
         )
 
-    def _run_fused(self, p: _Prepared, need: Need) -> Results | None:
+    def _run_fused(self, p: _Prepared, need: Need, out: Results | None = None) -> Results | None:
         """The fused CPU kernels for NumPy arrays, and for CPU torch tensors that autograd is
         not recording (zero-copy views both ways), or None where they do not apply."""
         fused = _try_fused()
@@ -200,7 +204,9 @@ class Loss:
             return None
         xp = p.xp
         if is_numpy_namespace(xp):
-            return fused(self, p.y, p.z, p.w, need)  # type: ignore[no-any-return]
+            if out is not None and any(o is not None and o.dtype != p.z.dtype for o in out):
+                out = None  # float16 outputs: computed in float32, copied by the caller
+            return fused(self, p.y, p.z, p.w, need, out)  # type: ignore[no-any-return]
         if not array_api_compat.is_torch_namespace(xp) or p.z.device.type != "cpu":
             return None
         import torch
@@ -215,17 +221,72 @@ class Loss:
         return tuple(None if r is None else torch.from_numpy(r) for r in result)  # type: ignore[return-value]
 
     def _evaluate(
-        self, y_true: Any, raw_prediction: Any, sample_weight: Any, validate: bool, need: Need
+        self,
+        y_true: Any,
+        raw_prediction: Any,
+        sample_weight: Any,
+        validate: bool,
+        need: Need,
+        out: Any = None,
     ) -> Results:
         p = self._prepare(y_true, raw_prediction, sample_weight, validate)
-        results = self._run(p, need)
+        outs = None if out is None else self._check_out(p, need, out, (y_true, raw_prediction))
+        results = self._run(p, need, outs)
+        if outs is not None:
+            for o, r in zip(outs, results, strict=True):
+                if o is not None and r is not o:
+                    np.copyto(o, r, casting="same_kind")
+            return outs
         if p.z.dtype == p.out_dtype:
             return results
         return tuple(None if r is None else p.xp.astype(r, p.out_dtype) for r in results)  # type: ignore[return-value]
 
+    def _check_out(self, p: _Prepared, need: Need, out: Any, inputs: tuple[Any, Any]) -> Results:
+        """Spread ``out`` (one array, or one per requested output) over (value, grad, hess).
+
+        Raises
+        ------
+        TypeError
+            ``out`` on a non-NumPy namespace, not NumPy arrays, or the wrong number of them.
+        ValueError
+            An array of the wrong shape or dtype, read-only, or sharing memory with an input.
+        """
+        if not is_numpy_namespace(p.xp):
+            raise TypeError("out= is only supported for NumPy arrays")
+        wanted = sum(need)
+        arrays = (out,) if isinstance(out, np.ndarray) else tuple(out)
+        if len(arrays) != wanted or not all(isinstance(a, np.ndarray) for a in arrays):
+            raise TypeError(f"out must be {wanted} NumPy array(s), one per output")
+        n = tuple(p.z.shape[:1]) if self.is_multiclass else tuple(p.z.shape)
+        shapes = (n, tuple(p.z.shape), tuple(p.z.shape))
+        it = iter(arrays)
+        spread: list[Any] = []
+        for k, needed in enumerate(need):
+            if not needed:
+                spread.append(None)
+                continue
+            a = next(it)
+            if a.shape != shapes[k] or a.dtype != p.out_dtype:
+                raise ValueError(
+                    f"out array must have shape {shapes[k]} and dtype {p.out_dtype}, "
+                    f"got {a.shape} and {a.dtype}"
+                )
+            if not a.flags.writeable:
+                raise ValueError("out array is read-only")
+            if any(isinstance(x, np.ndarray) and np.shares_memory(a, x) for x in inputs):
+                raise ValueError("out array shares memory with an input; pass a separate array")
+            spread.append(a)
+        return spread[0], spread[1], spread[2]
+
     # ------------------------------------------------------------------ public methods
     def loss(
-        self, y_true: Any, raw_prediction: Any, *, sample_weight: Any = None, validate: bool = True
+        self,
+        y_true: Any,
+        raw_prediction: Any,
+        *,
+        sample_weight: Any = None,
+        validate: bool = True,
+        out: Any = None,
     ) -> Array:
         """Element-wise loss value (shape of ``raw_prediction``; (n,) for multiclass).
 
@@ -241,6 +302,11 @@ class Loss:
         validate : bool, keyword-only
             Check target, probability and weight values (on by default; set False in a
             training loop that validated once). Dtype and shape are always checked.
+        out : numpy.ndarray or tuple of them, keyword-only
+            NumPy only: preallocated outputs to write into and return (one per output of the
+            method, in order) of the output's shape and ``raw_prediction``'s dtype, writeable
+            and not overlapping the inputs. The fused kernels write into C-contiguous ones
+            directly; otherwise the result is copied in.
 
         Raises
         ------
@@ -248,21 +314,34 @@ class Loss:
             ``raw_prediction`` is not real floating, or arrays of different libraries.
         ValueError
             Shapes differ, input is empty, targets lie outside the loss's domain, or weights
-            are negative, NaN, inf or of the wrong shape.
+            are negative, NaN, inf or of the wrong shape; ``out`` of the wrong shape, dtype,
+            read-only or overlapping an input (TypeError for ``out`` on another namespace).
         """
-        return self._evaluate(y_true, raw_prediction, sample_weight, validate, VALUE)[0]
+        return self._evaluate(y_true, raw_prediction, sample_weight, validate, VALUE, out)[0]
 
     def gradient(
-        self, y_true: Any, raw_prediction: Any, *, sample_weight: Any = None, validate: bool = True
+        self,
+        y_true: Any,
+        raw_prediction: Any,
+        *,
+        sample_weight: Any = None,
+        validate: bool = True,
+        out: Any = None,
     ) -> Array:
         """Element-wise first derivative with respect to ``raw_prediction`` (same shape).
 
         Parameters and errors as for :meth:`loss`.
         """
-        return self._evaluate(y_true, raw_prediction, sample_weight, validate, GRAD)[1]
+        return self._evaluate(y_true, raw_prediction, sample_weight, validate, GRAD, out)[1]
 
     def hessian(
-        self, y_true: Any, raw_prediction: Any, *, sample_weight: Any = None, validate: bool = True
+        self,
+        y_true: Any,
+        raw_prediction: Any,
+        *,
+        sample_weight: Any = None,
+        validate: bool = True,
+        out: Any = None,
     ) -> Array:
         """Element-wise exact second derivative with respect to ``raw_prediction``.
 
@@ -270,27 +349,45 @@ class Loss:
         Where the exact Hessian is zero almost everywhere (absolute, pinball) it is 0.
         Parameters and errors as for :meth:`loss`.
         """
-        return self._evaluate(y_true, raw_prediction, sample_weight, validate, HESS)[2]
+        return self._evaluate(y_true, raw_prediction, sample_weight, validate, HESS, out)[2]
 
     def loss_gradient(
-        self, y_true: Any, raw_prediction: Any, *, sample_weight: Any = None, validate: bool = True
+        self,
+        y_true: Any,
+        raw_prediction: Any,
+        *,
+        sample_weight: Any = None,
+        validate: bool = True,
+        out: Any = None,
     ) -> tuple[Array, Array]:
         """(value, gradient) from one pass sharing the transcendental work."""
-        v, g, _ = self._evaluate(y_true, raw_prediction, sample_weight, validate, VALUE_GRAD)
+        v, g, _ = self._evaluate(y_true, raw_prediction, sample_weight, validate, VALUE_GRAD, out)
         return v, g
 
     def gradient_hessian(
-        self, y_true: Any, raw_prediction: Any, *, sample_weight: Any = None, validate: bool = True
+        self,
+        y_true: Any,
+        raw_prediction: Any,
+        *,
+        sample_weight: Any = None,
+        validate: bool = True,
+        out: Any = None,
     ) -> tuple[Array, Array]:
         """(gradient, Hessian) from one pass; what a boosting objective returns."""
-        _, g, h = self._evaluate(y_true, raw_prediction, sample_weight, validate, GRAD_HESS)
+        _, g, h = self._evaluate(y_true, raw_prediction, sample_weight, validate, GRAD_HESS, out)
         return g, h
 
     def loss_gradient_hessian(
-        self, y_true: Any, raw_prediction: Any, *, sample_weight: Any = None, validate: bool = True
+        self,
+        y_true: Any,
+        raw_prediction: Any,
+        *,
+        sample_weight: Any = None,
+        validate: bool = True,
+        out: Any = None,
     ) -> tuple[Array, Array, Array]:
         """(value, gradient, Hessian) from one pass."""
-        v, g, h = self._evaluate(y_true, raw_prediction, sample_weight, validate, ALL)
+        v, g, h = self._evaluate(y_true, raw_prediction, sample_weight, validate, ALL, out)
         return v, g, h
 
     def __call__(
