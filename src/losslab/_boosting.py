@@ -67,8 +67,13 @@ __all__ = [
     "BoostingObjective",
     "HessianPolicy",
     "LossAdapter",
+    "check_classifier_loss",
+    "check_y",
     "default_policy",
     "is_focal_like",
+    "n_rows",
+    "not_fitted",
+    "proba_from_margin",
     "resolve_loss",
     "resolve_policy",
 ]
@@ -408,3 +413,90 @@ class BoostingObjective:
         """Gradient and Hessian for margins ``y_pred``; see :class:`BoostingObjective`."""
         self.n_calls += 1
         return self.adapter.gradient_hessian(y_true, y_pred, sample_weight)
+
+
+# ----------------------------------------------------------------------------- estimator helpers
+# Shared by the scikit-learn estimators of losslab.xgboost and losslab.lightgbm.
+
+
+def n_rows(X: Any) -> int:
+    """The number of rows of a matrix-like ``X`` (NumPy, SciPy sparse, pandas, lists)."""
+    shape = getattr(X, "shape", None)
+    if isinstance(shape, tuple) and shape:
+        return int(shape[0])
+    return int(np.asarray(X).shape[0])
+
+
+def not_fitted(est: Any) -> None:
+    """Raise scikit-learn's NotFittedError unless ``est`` has been fitted by losslab."""
+    if "init_score_" not in est.__dict__:
+        from sklearn.exceptions import NotFittedError
+
+        raise NotFittedError(
+            f"This {type(est).__name__} instance is not fitted yet; call 'fit' first."
+        )
+
+
+def check_y(y: Any, classifier: bool) -> np.ndarray[Any, Any]:
+    """``y`` as a 1-D array; a column vector is raveled with scikit-learn's warning.
+
+    Raises
+    ------
+    ValueError
+        ``y`` is None, complex, or not 1-D.
+    """
+    if y is None:
+        raise ValueError("this estimator requires y to be passed, but the target y is None")
+    arr = np.asarray(y)
+    if np.iscomplexobj(arr):
+        raise ValueError("Complex data not supported")
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        import warnings
+
+        from sklearn.exceptions import DataConversionWarning
+
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; it is raveled.",
+            DataConversionWarning,
+            stacklevel=3,
+        )
+        arr = arr.ravel()
+    if arr.ndim != 1:
+        what = "class labels" if classifier else "targets"
+        raise ValueError(f"y must be 1-D {what}, got shape {arr.shape}")
+    return arr
+
+
+def check_classifier_loss(loss: Loss, n_classes: int, regressor: str) -> None:
+    """Raise ValueError unless ``loss`` is a classification loss for ``n_classes`` classes.
+
+    Softmax losses need at least 3 classes, binary ones exactly 2; regression losses belong to
+    the library's ``regressor`` estimator (named in the message).
+    """
+    if loss.is_multiclass and n_classes < 3:
+        raise ValueError(
+            f"{loss.name} is a softmax loss and needs at least 3 classes, got "
+            f"{n_classes} class(es); use log_loss or focal for two classes"
+        )
+    if not loss.is_multiclass and loss.link.name != "logit":
+        raise ValueError(f"{loss.name} is a regression loss; use {regressor}")
+    if not loss.is_multiclass and n_classes != 2:
+        raise ValueError(
+            f"{loss.name} is a binary loss and needs exactly 2 classes, got "
+            f"{n_classes} class(es); use softmax_cross_entropy or softmax_focal"
+        )
+
+
+def proba_from_margin(loss: Loss, margin: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Class probabilities (n, K) from margins: the loss's inverse link.
+
+    Binary margins (n,) give columns ``[sigmoid(-m), sigmoid(m)]``, each computed directly so
+    that ``1 - p`` never cancels; softmax margins (n, K) give ``softmax(m)``.
+    """
+    margin = np.asarray(margin, dtype=np.float64)
+    if loss.is_multiclass:
+        return np.asarray(loss.link.inverse(margin))
+    margin = margin.reshape(-1)
+    p1 = np.asarray(loss.link.inverse(margin))
+    p0 = np.asarray(loss.link.inverse(-margin))
+    return np.stack([p0, p1], axis=1)

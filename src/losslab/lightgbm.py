@@ -43,7 +43,12 @@ from losslab._boosting import (
     BoostingObjective,
     HessianPolicy,
     LossAdapter,
+    check_classifier_loss,
+    check_y,
     is_focal_like,
+    n_rows,
+    not_fitted,
+    proba_from_margin,
     resolve_loss,
     resolve_policy,
 )
@@ -213,13 +218,6 @@ def init_score(
 
 
 # ---------------------------------------------------------------------- estimators
-def _n_rows(X: Any) -> int:
-    shape = getattr(X, "shape", None)
-    if isinstance(shape, tuple) and shape:
-        return int(shape[0])
-    return int(np.asarray(X).shape[0])
-
-
 def _as_spmatrix(X: Any) -> Any:
     """scipy sparse input other than CSR / CSC matrices (sparse arrays, DOK, LIL, COO, ...)
     as a CSR matrix: LightGBM predicts on CSR / CSC matrices only."""
@@ -228,40 +226,6 @@ def _as_spmatrix(X: Any) -> Any:
 
         return scipy.sparse.csr_matrix(X)
     return X
-
-
-def _not_fitted(est: Any) -> None:
-    """Raise scikit-learn's NotFittedError unless ``est`` has been fitted by losslab."""
-    if "init_score_" not in est.__dict__:
-        from sklearn.exceptions import NotFittedError
-
-        raise NotFittedError(
-            f"This {type(est).__name__} instance is not fitted yet; call 'fit' first."
-        )
-
-
-def _check_y(y: Any, classifier: bool) -> np.ndarray[Any, Any]:
-    """``y`` as a 1-D array; a column vector is raveled with scikit-learn's warning."""
-    if y is None:
-        raise ValueError("this estimator requires y to be passed, but the target y is None")
-    arr = np.asarray(y)
-    if np.iscomplexobj(arr):
-        raise ValueError("Complex data not supported")
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        import warnings
-
-        from sklearn.exceptions import DataConversionWarning
-
-        warnings.warn(
-            "A column-vector y was passed when a 1d array was expected; it is raveled.",
-            DataConversionWarning,
-            stacklevel=3,
-        )
-        arr = arr.ravel()
-    if arr.ndim != 1:
-        what = "class labels" if classifier else "targets"
-        raise ValueError(f"y must be 1-D {what}, got shape {arr.shape}")
-    return arr
 
 
 class _LossMixin:
@@ -309,10 +273,10 @@ class _LossMixin:
             )
 
     def _init_for(self, X: Any, init_score: Any) -> Any:
-        _not_fitted(self)
+        not_fitted(self)
         if init_score is not None:
             return np.asarray(init_score, dtype=np.float64)
-        return LossAdapter(self.loss_, "constant").init_margin(self.init_score_, _n_rows(X))
+        return LossAdapter(self.loss_, "constant").init_margin(self.init_score_, n_rows(X))
 
     def _fit_common(
         self,
@@ -334,7 +298,7 @@ class _LossMixin:
         adapter = LossAdapter(loss, policy)
         if init_score is None:
             init = adapter.init_score(y_for_init, sample_weight)
-            init_score = adapter.init_margin(init, _n_rows(X))
+            init_score = adapter.init_margin(init, n_rows(X))
         else:
             init = np.zeros(n_classes if loss.is_multiclass and n_classes else ())
         if eval_set is not None:
@@ -347,9 +311,9 @@ class _LossMixin:
         eval_X = kwargs.get("eval_X")
         if eval_X is not None and eval_init_score is None:
             eval_X = eval_X if isinstance(eval_X, tuple | list) else (eval_X,)
-            eval_init_score = [adapter.init_margin(init, _n_rows(Xe)) for Xe in eval_X]
+            eval_init_score = [adapter.init_margin(init, n_rows(Xe)) for Xe in eval_X]
         elif eval_set is not None and eval_init_score is None:
-            eval_init_score = [adapter.init_margin(init, _n_rows(Xe)) for Xe, _ in sets]
+            eval_init_score = [adapter.init_margin(init, n_rows(Xe)) for Xe, _ in sets]
         obj = BoostingObjective(loss, policy)
         # LightGBM reads the callable from ``objective`` and, in the classifier, from
         # ``_objective``; both are set for the fit and ``objective`` is restored after.
@@ -368,33 +332,6 @@ class _LossMixin:
         self.loss_ = loss
         self.hessian_policy_ = policy
         self.init_score_ = init
-
-
-def _check_classifier_loss(loss: Loss, n_classes: int) -> None:
-    if not loss.is_multiclass and loss.link.name != "logit":
-        raise ValueError(f"{loss.name} is a regression loss; use LGBMRegressor")
-    if loss.is_multiclass and n_classes < 3:
-        raise ValueError(
-            f"{loss.name} is a softmax loss and needs at least 3 classes, got "
-            f"{n_classes} class(es); "
-            "use log_loss or focal for two classes"
-        )
-    if not loss.is_multiclass and n_classes != 2:
-        raise ValueError(
-            f"{loss.name} is a binary loss and needs exactly 2 classes, got "
-            f"{n_classes} class(es); "
-            "use softmax_cross_entropy or softmax_focal"
-        )
-
-
-def _proba(loss: Loss, margin: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    margin = np.asarray(margin, dtype=np.float64)
-    if loss.is_multiclass:
-        return np.asarray(loss.link.inverse(margin))
-    margin = margin.reshape(-1)
-    return np.stack(
-        [np.asarray(loss.link.inverse(-margin)), np.asarray(loss.link.inverse(margin))], axis=1
-    )
 
 
 class LGBMClassifier(_LossMixin, lightgbm.LGBMClassifier):
@@ -452,10 +389,10 @@ class LGBMClassifier(_LossMixin, lightgbm.LGBMClassifier):
         **kwargs: Any,
     ) -> LGBMClassifier:
         """Fit on ``loss``; see the class docstring. Other keywords go to LightGBM's ``fit``."""
-        y = _check_y(y, classifier=True)
+        y = check_y(y, classifier=True)
         classes, y_enc = np.unique(y, return_inverse=True)
         loss = self._losslab_loss(len(classes))
-        _check_classifier_loss(loss, len(classes))
+        check_classifier_loss(loss, len(classes), "LGBMRegressor")
         if eval_set is not None and _HAS_EVAL_XY:
             # eval_X / eval_y are not label-encoded by LightGBM: encode them here.
             sets = [eval_set] if isinstance(eval_set, tuple) else list(eval_set)
@@ -480,7 +417,7 @@ class LGBMClassifier(_LossMixin, lightgbm.LGBMClassifier):
 
     def decision_function(self, X: Any, init_score: Any = None, **kwargs: Any) -> Any:
         """Raw scores + init score (or ``init_score``): (n,) or (n, K)."""
-        _not_fitted(self)
+        not_fitted(self)
         kwargs.pop("raw_score", None)
         X = _as_spmatrix(X)
         raw = lightgbm.LGBMModel.predict(self, X, raw_score=True, **kwargs)
@@ -489,7 +426,7 @@ class LGBMClassifier(_LossMixin, lightgbm.LGBMClassifier):
     def predict_proba(self, X: Any, init_score: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
         """Class probabilities (n, K): inverse link of :meth:`decision_function`."""
         margin = self.decision_function(X, init_score=init_score, **kwargs)
-        return _proba(self.loss_, margin)
+        return proba_from_margin(self.loss_, margin)
 
     def predict(self, X: Any, init_score: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
         """The most probable class label."""
@@ -545,7 +482,7 @@ class LGBMRegressor(_LossMixin, lightgbm.LGBMRegressor):
         **kwargs: Any,
     ) -> LGBMRegressor:
         """Fit on ``loss``; a given ``init_score`` replaces the intercept."""
-        y = _check_y(y, classifier=False)
+        y = check_y(y, classifier=False)
         loss = self._losslab_loss()
         if loss.link.name != "identity":
             raise ValueError(f"{loss.name} is a classification loss; use LGBMClassifier")
@@ -569,7 +506,7 @@ class LGBMRegressor(_LossMixin, lightgbm.LGBMRegressor):
 
     def predict(self, X: Any, init_score: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
         """Predictions: raw scores + init score (identity link)."""
-        _not_fitted(self)
+        not_fitted(self)
         kwargs.pop("raw_score", None)
         X = _as_spmatrix(X)
         raw = super().predict(X, raw_score=True, **kwargs)
@@ -649,7 +586,7 @@ def _make_dask_classes() -> None:
             classes = np.unique(y_np)
             loss = self._losslab_loss(len(classes))
             policy = resolve_policy(loss, self.hessian)
-            _check_classifier_loss(loss, len(classes))
+            check_classifier_loss(loss, len(classes), "LGBMRegressor")
             adapter = LossAdapter(loss, policy)
             if init_score is None:
                 init = adapter.init_score(y_np, _host(sample_weight))
@@ -684,7 +621,10 @@ def _make_dask_classes() -> None:
             if margin.ndim == 1:
                 margin = margin[:, None]
             return da.map_blocks(
-                lambda m: _proba(loss, m), margin, dtype=np.float64, chunks=(margin.chunks[0], (k,))
+                lambda m: proba_from_margin(loss, m),
+                margin,
+                dtype=np.float64,
+                chunks=(margin.chunks[0], (k,)),
             )
 
         def predict(self, X: Any) -> Any:  # type: ignore[override]

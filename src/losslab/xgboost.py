@@ -46,7 +46,12 @@ from losslab._boosting import (
     BoostingObjective,
     HessianPolicy,
     LossAdapter,
+    check_classifier_loss,
+    check_y,
     is_focal_like,
+    n_rows,
+    not_fitted,
+    proba_from_margin,
     resolve_loss,
     resolve_policy,
 )
@@ -190,47 +195,6 @@ def init_margin(
 _OWN_PARAMS = ("loss", "hessian")
 
 
-def _n_rows(X: Any) -> int:
-    shape = getattr(X, "shape", None)
-    if isinstance(shape, tuple) and shape:
-        return int(shape[0])
-    return int(np.asarray(X).shape[0])
-
-
-def _not_fitted(est: Any) -> None:
-    """Raise scikit-learn's NotFittedError unless ``est`` has been fitted by losslab."""
-    if "init_score_" not in est.__dict__:
-        from sklearn.exceptions import NotFittedError
-
-        raise NotFittedError(
-            f"This {type(est).__name__} instance is not fitted yet; call 'fit' first."
-        )
-
-
-def _check_y(y: Any, classifier: bool) -> np.ndarray[Any, Any]:
-    """``y`` as a 1-D array; a column vector is raveled with scikit-learn's warning."""
-    if y is None:
-        raise ValueError("this estimator requires y to be passed, but the target y is None")
-    arr = np.asarray(y)
-    if np.iscomplexobj(arr):
-        raise ValueError("Complex data not supported")
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        import warnings
-
-        from sklearn.exceptions import DataConversionWarning
-
-        warnings.warn(
-            "A column-vector y was passed when a 1d array was expected; it is raveled.",
-            DataConversionWarning,
-            stacklevel=3,
-        )
-        arr = arr.ravel()
-    if arr.ndim != 1:
-        what = "class labels" if classifier else "targets"
-        raise ValueError(f"y must be 1-D {what}, got shape {arr.shape}")
-    return arr
-
-
 class _LossMixin:
     """What the four estimators share: loss parameters, focal defaults, init score, link."""
 
@@ -274,31 +238,14 @@ class _LossMixin:
             )
 
     def _margin_for(self, X: Any, base_margin: Any) -> Any:
-        _not_fitted(self)
+        not_fitted(self)
         if base_margin is not None:
             return base_margin
         init = self.init_score_
-        return LossAdapter(self.loss_, "constant").init_margin(init, _n_rows(X))
+        return LossAdapter(self.loss_, "constant").init_margin(init, n_rows(X))
 
     init_score_: np.ndarray[Any, Any]
     loss_: Loss
-
-
-def _check_classifier_loss(loss: Loss, n_classes: int) -> None:
-    if loss.is_multiclass and n_classes < 3:
-        raise ValueError(
-            f"{loss.name} is a softmax loss and needs at least 3 classes, got "
-            f"{n_classes} class(es); "
-            "use log_loss or focal for two classes"
-        )
-    if not loss.is_multiclass and loss.link.name != "logit":
-        raise ValueError(f"{loss.name} is a regression loss; use XGBRegressor")
-    if not loss.is_multiclass and n_classes != 2:
-        raise ValueError(
-            f"{loss.name} is a binary loss and needs exactly 2 classes, got "
-            f"{n_classes} class(es); "
-            "use softmax_cross_entropy or softmax_focal"
-        )
 
 
 class XGBClassifier(_LossMixin, xgboost.XGBClassifier):
@@ -365,23 +312,21 @@ class XGBClassifier(_LossMixin, xgboost.XGBClassifier):
     ) -> XGBClassifier:
         """Fit on ``loss``; see the class docstring. Other keywords go to XGBoost's ``fit``."""
         self._check_objective()
-        y = _check_y(y, classifier=True)
+        y = check_y(y, classifier=True)
         classes, y_enc = np.unique(y, return_inverse=True)
         loss = self._losslab_loss(len(classes))
         policy = resolve_policy(loss, self.hessian)
-        _check_classifier_loss(loss, len(classes))
+        check_classifier_loss(loss, len(classes), "XGBRegressor")
         adapter = LossAdapter(loss, policy)
         if base_margin is None:
             init = adapter.init_score(y_enc, sample_weight)
-            base_margin = adapter.init_margin(init, _n_rows(X))
+            base_margin = adapter.init_margin(init, n_rows(X))
         else:
             init = np.zeros(len(classes) if loss.is_multiclass else ())
         if eval_set is not None:
             eval_set = [(Xe, np.searchsorted(classes, np.asarray(ye))) for Xe, ye in eval_set]
             if base_margin_eval_set is None:
-                base_margin_eval_set = [
-                    adapter.init_margin(init, _n_rows(Xe)) for Xe, _ in eval_set
-                ]
+                base_margin_eval_set = [adapter.init_margin(init, n_rows(Xe)) for Xe, _ in eval_set]
         self.__dict__["_losslab_classes"] = None
         self.objective = BoostingObjective(loss, policy)
         try:
@@ -412,22 +357,12 @@ class XGBClassifier(_LossMixin, xgboost.XGBClassifier):
     def predict_proba(self, X: Any, base_margin: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
         """Class probabilities (n, K) = inverse link of :meth:`decision_function`."""
         margin = np.asarray(self.decision_function(X, base_margin=base_margin, **kwargs))
-        return _proba(self.loss_, margin)
+        return proba_from_margin(self.loss_, margin)
 
     def predict(self, X: Any, base_margin: Any = None, **kwargs: Any) -> Any:
         """The most probable class label."""
         proba = self.predict_proba(X, base_margin=base_margin, **kwargs)
         return self.classes_[np.argmax(proba, axis=1)]
-
-
-def _proba(loss: Loss, margin: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    margin = np.asarray(margin, dtype=np.float64)
-    if loss.is_multiclass:
-        return np.asarray(loss.link.inverse(margin))
-    margin = margin.reshape(-1)
-    p1 = np.asarray(loss.link.inverse(margin))
-    p0 = np.asarray(loss.link.inverse(-margin))  # 1 - p without cancellation
-    return np.stack([p0, p1], axis=1)
 
 
 class XGBRegressor(_LossMixin, xgboost.XGBRegressor):
@@ -479,7 +414,7 @@ class XGBRegressor(_LossMixin, xgboost.XGBRegressor):
     ) -> XGBRegressor:
         """Fit on ``loss``; a given ``base_margin`` replaces the init score."""
         self._check_objective()
-        y = _check_y(y, classifier=False)
+        y = check_y(y, classifier=False)
         loss = self._losslab_loss()
         if loss.link.name != "identity":
             raise ValueError(f"{loss.name} is a classification loss; use XGBClassifier")
@@ -487,11 +422,11 @@ class XGBRegressor(_LossMixin, xgboost.XGBRegressor):
         adapter = LossAdapter(loss, policy)
         if base_margin is None:
             init = adapter.init_score(np.asarray(y, dtype=np.float64), sample_weight)
-            base_margin = adapter.init_margin(init, _n_rows(X))
+            base_margin = adapter.init_margin(init, n_rows(X))
         else:
             init = np.zeros(())
         if eval_set is not None and base_margin_eval_set is None:
-            base_margin_eval_set = [adapter.init_margin(init, _n_rows(Xe)) for Xe, _ in eval_set]
+            base_margin_eval_set = [adapter.init_margin(init, n_rows(Xe)) for Xe, _ in eval_set]
         self.objective = BoostingObjective(loss, policy)
         try:
             super().fit(
@@ -613,7 +548,7 @@ def _make_dask_classes() -> None:
             classes = np.unique(y_np)
             loss = self._losslab_loss(len(classes))
             policy = resolve_policy(loss, self.hessian)
-            _check_classifier_loss(loss, len(classes))
+            check_classifier_loss(loss, len(classes), "XGBRegressor")
             adapter = LossAdapter(loss, policy)
             if base_margin is None:
                 init = adapter.init_score(y_np, w_np)
@@ -632,7 +567,7 @@ def _make_dask_classes() -> None:
 
         def decision_function(self, X: Any, base_margin: Any = None) -> Any:
             """Margins (Dask array): trees + init score; (n,) or (n, K)."""
-            _not_fitted(self)
+            not_fitted(self)
             X = _one_column_chunk(X)
             if base_margin is None:
                 base_margin = _dask_margin(self.init_score_, X, column=True)
@@ -648,7 +583,10 @@ def _make_dask_classes() -> None:
             if margin.ndim == 1:
                 margin = margin[:, None]
             return da.map_blocks(
-                lambda m: _proba(loss, m), margin, dtype=np.float64, chunks=(margin.chunks[0], (k,))
+                lambda m: proba_from_margin(loss, m),
+                margin,
+                dtype=np.float64,
+                chunks=(margin.chunks[0], (k,)),
             )
 
         def predict(self, X: Any, base_margin: Any = None) -> Any:
@@ -715,7 +653,7 @@ def _make_dask_classes() -> None:
 
         def predict(self, X: Any, base_margin: Any = None, **kwargs: Any) -> Any:
             """Predictions (Dask array): trees + init score."""
-            _not_fitted(self)
+            not_fitted(self)
             X = _one_column_chunk(X)
             if base_margin is None:
                 base_margin = _dask_margin(self.init_score_, X, column=True)
