@@ -67,6 +67,7 @@ __all__ = [
     "BoostingObjective",
     "HessianPolicy",
     "LossAdapter",
+    "SklearnLossMixin",
     "check_classifier_loss",
     "check_y",
     "default_policy",
@@ -500,3 +501,40 @@ def proba_from_margin(loss: Loss, margin: np.ndarray[Any, Any]) -> np.ndarray[An
     p1 = np.asarray(loss.link.inverse(margin))
     p0 = np.asarray(loss.link.inverse(-margin))
     return np.stack([p0, p1], axis=1)
+
+
+class SklearnLossMixin:
+    """What the scikit-learn estimators of losslab.xgboost and losslab.lightgbm share.
+
+    Mixed in before the library's own estimator class: ``loss`` (a loss object, a registry
+    name, or None for log loss / softmax cross-entropy by the number of classes) replaces
+    ``objective``, and the tags say the estimators are single-output.
+    """
+
+    loss: Any
+    objective: Any
+
+    def __sklearn_tags__(self) -> Any:
+        """The library's tags, without multi-output / multi-label support."""
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags.target_tags.multi_output = False
+        if tags.classifier_tags is not None:
+            tags.classifier_tags.multi_label = False
+        return tags
+
+    def _losslab_loss(self, n_classes: int | None = None) -> Loss:
+        """The loss object; ``loss=None`` (classifiers) picks log loss or softmax
+        cross-entropy from the number of classes."""
+        if self.loss is None:
+            return resolve_loss(
+                "softmax_cross_entropy" if n_classes is not None and n_classes > 2 else "log_loss"
+            )
+        return resolve_loss(self.loss)
+
+    def _check_objective(self) -> None:
+        """Raise ValueError if the user set ``objective``: ``loss`` sets it."""
+        if self.objective is not None:
+            raise ValueError(
+                "losslab estimators set the objective from `loss`; leave `objective` as None "
+                f"(got {self.objective!r})"
+            )

@@ -43,13 +43,13 @@ from losslab._boosting import (
     BoostingObjective,
     HessianPolicy,
     LossAdapter,
+    SklearnLossMixin,
     check_classifier_loss,
     check_y,
     is_focal_like,
     n_rows,
     not_fitted,
     proba_from_margin,
-    resolve_loss,
     resolve_policy,
 )
 from losslab.losses import Loss
@@ -228,7 +228,7 @@ def _as_spmatrix(X: Any) -> Any:
     return X
 
 
-class _LossMixin:
+class _LossMixin(SklearnLossMixin):
     """Shared by the estimators: loss parameters, focal defaults, init score."""
 
     loss: Any
@@ -237,23 +237,6 @@ class _LossMixin:
     _objective: Any
     init_score_: np.ndarray[Any, Any]
     loss_: Loss
-
-    def __sklearn_tags__(self) -> Any:
-        """The library's tags, without multi-output / multi-label support."""
-        tags = super().__sklearn_tags__()  # type: ignore[misc]
-        tags.target_tags.multi_output = False
-        if tags.classifier_tags is not None:
-            tags.classifier_tags.multi_label = False
-        return tags
-
-    def _losslab_loss(self, n_classes: int | None = None) -> Loss:
-        """The loss object; ``loss=None`` (classifiers) picks log loss or softmax
-        cross-entropy from the number of classes."""
-        if self.loss is None:
-            return resolve_loss(
-                "softmax_cross_entropy" if n_classes is not None and n_classes > 2 else "log_loss"
-            )
-        return resolve_loss(self.loss)
 
     def _process_params(self, stage: str) -> dict[str, Any]:
         # "loss" is a LightGBM alias of "objective": while LightGBM processes the parameters,
@@ -264,13 +247,6 @@ class _LossMixin:
         finally:
             self.__dict__.pop("_losslab_hide_params", None)
         return params
-
-    def _check_objective(self) -> None:
-        if self.objective is not None:
-            raise ValueError(
-                "losslab estimators set the objective from `loss`; leave `objective` as None "
-                f"(got {self.objective!r})"
-            )
 
     def _init_for(self, X: Any, init_score: Any) -> Any:
         not_fitted(self)

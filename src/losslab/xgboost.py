@@ -46,13 +46,13 @@ from losslab._boosting import (
     BoostingObjective,
     HessianPolicy,
     LossAdapter,
+    SklearnLossMixin,
     check_classifier_loss,
     check_y,
     is_focal_like,
     n_rows,
     not_fitted,
     proba_from_margin,
-    resolve_loss,
     resolve_policy,
 )
 from losslab.losses import Loss
@@ -195,29 +195,12 @@ def init_margin(
 _OWN_PARAMS = ("loss", "hessian")
 
 
-class _LossMixin:
+class _LossMixin(SklearnLossMixin):
     """What the four estimators share: loss parameters, focal defaults, init score, link."""
 
     loss: Any
     hessian: Any
     objective: Any
-
-    def __sklearn_tags__(self) -> Any:
-        """The library's tags, without multi-output / multi-label support."""
-        tags = super().__sklearn_tags__()  # type: ignore[misc]
-        tags.target_tags.multi_output = False
-        if tags.classifier_tags is not None:
-            tags.classifier_tags.multi_label = False
-        return tags
-
-    def _losslab_loss(self, n_classes: int | None = None) -> Loss:
-        """The loss object; ``loss=None`` (classifiers) picks log loss or softmax
-        cross-entropy from the number of classes."""
-        if self.loss is None:
-            return resolve_loss(
-                "softmax_cross_entropy" if n_classes is not None and n_classes > 2 else "log_loss"
-            )
-        return resolve_loss(self.loss)
 
     def get_xgb_params(self) -> dict[str, Any]:
         """XGBoost's parameters, without losslab's own and with the focal defaults applied."""
@@ -229,13 +212,6 @@ class _LossMixin:
                 if params.get(key) is None:
                     params[key] = value
         return params
-
-    def _check_objective(self) -> None:
-        if self.objective is not None:
-            raise ValueError(
-                "losslab estimators set the objective from `loss`; leave `objective` as None "
-                f"(got {self.objective!r})"
-            )
 
     def _margin_for(self, X: Any, base_margin: Any) -> Any:
         not_fitted(self)
