@@ -160,7 +160,8 @@ class Loss:
                 or xp.isdtype(w.dtype, "bool")
             ):
                 raise TypeError(f"sample_weight must be a real array, got dtype {w.dtype}")
-            w = xp.astype(w, z.dtype)
+            if w.dtype != z.dtype:
+                w = xp.astype(w, z.dtype)
             _validate.check_weights(w, self._weight_shape(z), xp=xp, validate=validate)
         if validate:
             self._check_target_values(y, z, xp)
