@@ -296,17 +296,21 @@ def test_reductions(loss: Any) -> None:
 
 @pytest.mark.parametrize("loss", ALL)
 def test_reduction_positives(loss: Any) -> None:
-    """RetinaNet normalisation: sum(w * L) / max(number of positives, 1)."""
+    """RetinaNet normalisation: sum(w * L) / max(number of positives, 1), counting only the
+    positives of non-zero weight (ignored anchors are not foreground)."""
     case = make_case(loss, target="index")
+    assert np.any(case.w == 0)  # the case carries a zero weight, so the rule is exercised
     value = loss.loss(case.y, case.z)
     kw = {"sample_weight": case.w, "reduction": "positives"}
+    kept = case.w > 0
     if loss.name == "focal":
         got = loss(case.y, case.z, **kw)
-        assert_allclose(got, np.sum(case.w * value) / max(case.y.sum(), 1.0), rtol=1e-13)
+        n_pos = case.y[kept].sum()
+        assert_allclose(got, np.sum(case.w * value) / max(n_pos, 1.0), rtol=1e-13)
         y0 = np.zeros_like(case.y)  # no positives: the denominator is 1
         assert_allclose(loss(y0, case.z, **kw), np.sum(case.w * loss.loss(y0, case.z)), rtol=1e-13)
     elif loss.name == "softmax_focal" and loss.background_class is not None:
-        n_pos = np.sum(case.y != loss.background_class)
+        n_pos = np.sum(case.y[kept] != loss.background_class)
         got = loss(case.y, case.z, **kw)
         assert_allclose(got, np.sum(case.w * value) / max(n_pos, 1), rtol=1e-13)
         y_bg = np.full_like(case.y, loss.background_class)

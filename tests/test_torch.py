@@ -51,6 +51,10 @@ def _sample(name: str, n: int, rng: np.random.Generator, dtype: Any) -> tuple[An
 def test_every_registered_loss_has_a_module() -> None:
     for name, cls in losslab.LOSSES.items():
         module_cls = getattr(lt, cls.__name__)
+        # declared in losslab/torch.py (visible to type checkers), bound to the registry name
+        assert cls.__name__ in lt.__all__
+        assert issubclass(module_cls, lt.RegisteredLoss)
+        assert module_cls.loss_name == name
         module = module_cls()
         assert isinstance(module, torch.nn.Module)
         assert module.loss.name == name

@@ -24,6 +24,7 @@ from losslab._array_api import Array
 
 __all__ = [
     "SigmoidParts",
+    "focal_margin",
     "log_sigmoid",
     "logit",
     "sigmoid",
@@ -165,3 +166,34 @@ def sigmoid_pow(x: Array, gamma: float, *, xp: Any, parts: SigmoidParts | None =
     if parts is None:
         parts = SigmoidParts(x, xp=xp)
     return parts.p_pow(gamma)
+
+
+def focal_margin(
+    xt: Array, gamma: float, at: Array | float, need: tuple[bool, bool, bool], xp: Any
+) -> tuple[Any, Any, Any]:
+    """Focal loss of a positive example with margin ``x_t`` and its derivatives in ``x_t``.
+
+    With ``p_t = sigmoid(x_t)``, ``q = sigmoid(-x_t)`` and ``l = softplus(-x_t) = -log p_t``::
+
+        FL   = at q^gamma l
+        G    = dFL/dx_t   = -at q^gamma (gamma p_t l + q)
+        H    = d2FL/dx_t2 = at q^gamma [gamma (p_t l)(gamma p_t - q) + (2 gamma + 1) q p_t]
+
+    ``p_t l`` is formed first (it is at most 1/e, whereas ``l`` alone can be 1e308). Shared by
+    the binary focal loss (``x_t = (2y - 1) z``) and the softmax focal loss (``x_t`` the margin
+    of the target logit over the log-sum-exp of the others).
+    """
+    s = SigmoidParts(xt, xp=xp)
+    qg = at * s.q_pow(gamma)
+    pt, q = s.p, s.q
+    ell = s.softplus_neg()
+    value = grad = hess = None
+    if need[0]:
+        value = qg * ell
+    if need[1] or need[2]:
+        pt_ell = pt * ell
+        if need[1]:
+            grad = -qg * (gamma * pt_ell + q)
+        if need[2]:
+            hess = qg * (gamma * pt_ell * (gamma * pt - q) + (2.0 * gamma + 1.0) * (q * pt))
+    return value, grad, hess

@@ -22,10 +22,10 @@ import jax
 import jax.numpy as jnp
 
 from losslab.losses import LOSSES, Loss, get_loss
+from losslab.losses._reduce import check_reduction
+from losslab.losses._reduce import reduce as reduce_values
 
 __all__ = ["elementwise", "reduce"]
-
-_REDUCTIONS = ("none", "mean", "sum", "positives")
 
 
 @functools.cache
@@ -88,7 +88,9 @@ def reduce(
         Per-element (per-row for softmax losses) weights, multiplied in.
     reduction : {"mean", "sum", "none", "positives"}
         "mean" is ``sum(w L) / sum(w)`` (plain mean without weights); "positives" (focal
-        losses) is ``sum(w L) / max(n_pos, 1)``.
+        losses) is ``sum(w L) / max(n_pos, 1)`` over the elements of non-zero weight. The
+        core's reduction (:mod:`losslab.losses._reduce`): weights summing to 0 give 0 for
+        "mean", with a zero gradient.
 
     Raises
     ------
@@ -100,34 +102,18 @@ def reduce(
         loss = get_loss(loss, **params)
     elif params:
         raise TypeError("pass hyperparameters either in the loss object or as keywords")
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    if reduction == "positives" and not loss.supports_positives:
-        raise ValueError(f"reduction='positives' is only defined for focal losses, not {loss.name}")
+    check_reduction(reduction, loss)
     z = jnp.asarray(raw_prediction)
     y = jax.lax.stop_gradient(jnp.asarray(y_true))
     values = elementwise(loss)(z, y)
+    w = None
     if sample_weight is not None:
         w = jnp.asarray(sample_weight, dtype=values.dtype)
         if w.shape != values.shape:
             raise ValueError(f"sample_weight must have shape {values.shape}, got {w.shape}")
         values = values * w
-    if reduction == "none":
-        return values
-    total = jnp.sum(values)
-    if reduction == "sum":
-        return total
-    if reduction == "mean":
-        denom = values.size if sample_weight is None else jnp.sum(w)
-        return total / denom
-    if loss.is_multiclass:
-        b = loss.params["background_class"]
-        if b is None:
-            raise ValueError("reduction='positives' needs background_class set on softmax_focal")
-        fg = (y != b) if y.ndim == 1 else (1.0 - y[:, b])
-    else:
-        fg = y
-    return total / jnp.maximum(jnp.sum(fg.astype(values.dtype)), 1.0)
+    positives = loss._positives(y, z, jnp) if reduction == "positives" else None
+    return reduce_values(values, reduction, xp=jnp, weight=w, positives=positives)
 
 
 def _make_function(name: str) -> Callable[..., Any]:

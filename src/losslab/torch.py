@@ -17,15 +17,32 @@ Also here: :func:`prior_bias`, the RetinaNet initialisation of the classificatio
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
+import array_api_compat
 import torch
 
 from losslab.losses import LOSSES, Loss, get_loss
+from losslab.losses._reduce import check_reduction, reduce
 
-__all__ = ["LosslabLoss", "loss_function", "prior_bias"]
-
-_REDUCTIONS = ("none", "mean", "sum", "positives")
+__all__ = [
+    "AbsoluteError",
+    "FocalLoss",
+    "FocalStarLoss",
+    "HalfSquaredError",
+    "HuberLoss",
+    "LogCoshLoss",
+    "LogLoss",
+    "LosslabLoss",
+    "PinballLoss",
+    "PseudoHuberLoss",
+    "RegisteredLoss",
+    "SoftmaxCrossEntropy",
+    "SoftmaxFocalLoss",
+    "SquaredError",
+    "loss_function",
+    "prior_bias",
+]
 
 
 class _Gradient(torch.autograd.Function):
@@ -114,9 +131,12 @@ def loss_function(
         (e.g. -1 for "ignore" anchors in dense detection).
     reduction : {"mean", "sum", "none", "positives"}
         "mean" is ``sum(w L) / sum(w)`` over the kept elements; "positives" (focal losses)
-        divides the sum by ``max(number of positives, 1)`` among the kept elements, as RetinaNet
-        normalises by the number of foreground anchors. "none" returns ``w * L`` with 0 at
-        ignored elements.
+        divides the sum by ``max(number of positives, 1)`` among the kept elements of non-zero
+        weight, as RetinaNet normalises by the number of foreground anchors. "none" returns
+        ``w * L`` with 0 at ignored elements. The reduction is the core's (one implementation,
+        :mod:`losslab.losses._reduce`): when every element is ignored or the weights sum to
+        0, "mean" returns 0 with a zero gradient (no NaN), and sums accumulate in at least
+        float32.
 
     Returns
     -------
@@ -129,10 +149,7 @@ def loss_function(
         As the core loss (shapes, dtypes, label domain, weights), an unknown reduction, or a
         target that requires grad.
     """
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    if reduction == "positives" and not loss.supports_positives:
-        raise ValueError(f"reduction='positives' is only defined for focal losses, not {loss.name}")
+    check_reduction(reduction, loss)
     if not isinstance(input, torch.Tensor) or not isinstance(target, torch.Tensor):
         raise TypeError("input and target must be torch tensors")
     if target.requires_grad:
@@ -160,28 +177,12 @@ def loss_function(
         loss.loss(target, input.detach(), sample_weight=weight, validate=True)
     y = target.detach()
     values: torch.Tensor = _Value.apply(loss, y, input)  # type: ignore[no-untyped-call]
+    xp = array_api_compat.array_namespace(values)
     if weight is not None:
         weight = weight.to(values.dtype)
         values = values * weight
-    if reduction == "none":
-        return values
-    total = values.sum()
-    if reduction == "sum":
-        return total
-    if reduction == "mean":
-        denom = weight.sum() if weight is not None else torch.tensor(float(values.numel()))
-        return total / denom.to(total.dtype)
-    if loss.is_multiclass:
-        b = loss.params["background_class"]
-        if b is None:
-            raise ValueError("reduction='positives' needs background_class set on softmax_focal")
-        fg = (y != b) if y.ndim == 1 else (1.0 - y[:, b])
-    else:
-        fg = y
-    if weight is not None:
-        fg = fg * (weight > 0)
-    n_pos = fg.to(total.dtype).sum().clamp_min(1.0)
-    return total / n_pos
+    positives = loss._positives(y, input.detach(), xp) if reduction == "positives" else None
+    return reduce(values, reduction, xp=xp, weight=weight, positives=positives)  # type: ignore[no-any-return]
 
 
 class LosslabLoss(torch.nn.Module):
@@ -207,12 +208,7 @@ class LosslabLoss(torch.nn.Module):
             loss = get_loss(loss, **params)
         elif params:
             raise TypeError("pass hyperparameters either in the loss object or as keywords")
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-        if reduction == "positives" and not loss.supports_positives:
-            raise ValueError(
-                f"reduction='positives' is only defined for focal losses, not {loss.name}"
-            )
+        check_reduction(reduction, loss)
         self.loss = loss
         self.reduction = reduction
         self.ignore_index = ignore_index
@@ -245,42 +241,89 @@ class LosslabLoss(torch.nn.Module):
         return f"{params}, {extra}" if params else extra
 
 
-def _make_module(cls: type[Loss]) -> type[LosslabLoss]:
-    name = cls.name
+class RegisteredLoss(LosslabLoss):
+    """A module bound to one registry name (``loss_name``): keyword hyperparameters as
+    ``losslab.get_loss(loss_name, ...)``, ``reduction``, ``ignore_index`` and ``forward`` as
+    :class:`LosslabLoss`. One subclass per registered loss, named as the core class."""
 
-    def init(
-        self: LosslabLoss,
+    loss_name: ClassVar[str]
+
+    def __init__(
+        self,
         *,
         reduction: str = "mean",
         ignore_index: float | None = None,
         validate: bool = True,
         **params: Any,
     ) -> None:
-        LosslabLoss.__init__(
-            self,
-            name,
+        super().__init__(
+            self.loss_name,
             reduction=reduction,
             ignore_index=ignore_index,
             validate=validate,
             **params,
         )
 
-    doc = (
-        f"``torch.nn.Module`` for losslab's ``{name}`` loss (:class:`losslab.{cls.__name__}`).\n\n"
-        f"Keyword hyperparameters as ``losslab.get_loss({name!r}, ...)``; ``reduction``, "
-        "``ignore_index`` and ``forward(input, target, weight=None, mask=None)`` as "
-        ":class:`LosslabLoss`.\n"
-    )
-    module = type(cls.__name__, (LosslabLoss,), {"__init__": init, "__doc__": doc})
-    module.__module__ = __name__
-    module.__qualname__ = cls.__name__
-    return module
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        core = LOSSES[cls.loss_name]
+        cls.__doc__ = (
+            f"``torch.nn.Module`` for losslab's ``{cls.loss_name}`` loss "
+            f"(:class:`losslab.{core.__name__}`).\n\n"
+            f"Keyword hyperparameters as ``losslab.get_loss({cls.loss_name!r}, ...)``; "
+            "``reduction``, ``ignore_index`` and ``forward(input, target, weight=None, "
+            "mask=None)`` as :class:`LosslabLoss`.\n"
+        )
 
 
-for _cls in LOSSES.values():
-    globals()[_cls.__name__] = _make_module(_cls)
-    __all__.append(_cls.__name__)
-__all__.sort()
+# One module per registered loss, declared so that type checkers and IDEs see them
+# (tests/test_torch.py checks that every registry name has one, named as its core class).
+class AbsoluteError(RegisteredLoss):
+    loss_name = "absolute_error"
+
+
+class FocalLoss(RegisteredLoss):
+    loss_name = "focal"
+
+
+class FocalStarLoss(RegisteredLoss):
+    loss_name = "focal_star"
+
+
+class HalfSquaredError(RegisteredLoss):
+    loss_name = "half_squared_error"
+
+
+class HuberLoss(RegisteredLoss):
+    loss_name = "huber"
+
+
+class LogCoshLoss(RegisteredLoss):
+    loss_name = "log_cosh"
+
+
+class LogLoss(RegisteredLoss):
+    loss_name = "log_loss"
+
+
+class PinballLoss(RegisteredLoss):
+    loss_name = "pinball"
+
+
+class PseudoHuberLoss(RegisteredLoss):
+    loss_name = "pseudo_huber"
+
+
+class SoftmaxCrossEntropy(RegisteredLoss):
+    loss_name = "softmax_cross_entropy"
+
+
+class SoftmaxFocalLoss(RegisteredLoss):
+    loss_name = "softmax_focal"
+
+
+class SquaredError(RegisteredLoss):
+    loss_name = "squared_error"
 
 
 def prior_bias(pi: float = 0.01) -> float:

@@ -1,66 +1,59 @@
-"""Fused, multi-threaded NumPy CPU kernels for the element-wise losses (numba, optional).
+"""Fused, multi-threaded CPU kernels for the element-wise losses (numba, optional).
 
-:func:`try_fused` is what :class:`losslab.losses._base.Loss` calls for NumPy float32/float64
-inputs: it computes value, gradient and Hessian in one parallel pass over the data and returns
-them, or returns None so that the generic array-API path runs. It returns None when
+A loss points at its kernel (:attr:`losslab.Loss.kernel`, the name of a function in
+:mod:`losslab._kernels._impl`, and two float arguments from its hyperparameters); this module
+knows no loss. :func:`try_fused`
+is what :class:`losslab.losses._base.Loss` calls: it computes value, gradient and Hessian in one
+parallel pass over the data and returns them, or returns None so that the generic array-API
+path runs. It runs for NumPy float32/float64 arrays and for CPU torch tensors that autograd is
+not recording (zero-copy views both ways; never while ``torch.compile`` traces), and returns
+None when
 
 * numba is not installed, or the kernels are switched off (``losslab.set_config(
   use_kernels=False)``, ``losslab.config_context(use_kernels=False)`` or the environment
   variable ``LOSSLAB_USE_KERNELS=0``);
 * the input has fewer than ``get_config()["kernel_min_size"]`` elements (default 10 000);
-* the loss has no kernel: the multiclass losses (``softmax_cross_entropy``,
-  ``softmax_focal``) and any class that is not one of losslab's own;
-* the arrays are not native-endian float32/float64 NumPy arrays of one shape and dtype;
+* the arrays are not native-endian float32/float64 arrays of one shape and dtype;
 * the process was forked after a kernel ran under GNU OpenMP (not fork-safe).
 
 Importing this package does not import numba; :mod:`losslab._kernels._impl` is imported, and
-each kernel compiled (about a second per loss and dtype, cached on disk next to the module
+each kernel compiled (about a second per kernel and dtype, cached on disk next to the module
 by numba), on the first call that needs it.
 
-Kernels: ``log_loss``, ``focal``, ``focal_star``, ``squared_error``, ``half_squared_error``,
-``absolute_error``, ``huber``, ``pseudo_huber``, ``log_cosh``, ``pinball``. Each compiles
-once per dtype (float32 inputs are computed in float64 and rounded once); focal compiles two
-more for non-integer ``gamma`` and for soft labels, focal_star one more for soft labels, and
-log loss one without the value (for
-``gradient``/``hessian``/``gradient_hessian``), on first use. Results agree with the
-generic path to a few ulps (``tests/test_kernels.py`` measures and bounds the difference).
-Inputs may be non-contiguous (they are copied) or read-only; Fortran-ordered inputs keep
-their order. A call uses ``get_config()["kernel_threads"]`` threads (default: numba's, one per
-core) but at most one per :data:`MIN_PER_THREAD` elements.
+Kernels: ``log_loss``, ``focal``, ``focal_star``, ``squared`` (``p0`` = 1 for
+the half squared error), ``linear`` (pinball with quantile ``p0``; absolute error is
+``p0 = 0.5, p1 = 1``), ``huber``, ``pseudo_huber``, ``log_cosh``. Each compiles once per dtype
+(float32 inputs are computed in float64 and rounded once); focal compiles two more for
+non-integer ``gamma`` and for soft labels, focal_star one more for soft labels, and log loss
+one without the value (for ``gradient``/``hessian``/``gradient_hessian``), on first use.
+Results agree with the generic path to a few ulps (``tests/test_kernels.py`` measures and
+bounds the difference). Inputs may be non-contiguous (they are copied) or read-only;
+Fortran-ordered inputs keep their order. A call uses ``get_config()["kernel_threads"]`` threads
+(default: numba's, one per core) but at most one per :data:`MIN_PER_THREAD` elements.
+
+A kernel that fails to compile (a numba typing or lowering error) is not tried again in this
+process; any other failure falls back to the generic path for that call only, with a warning.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import numpy as np
 
 from losslab._config import get_config
 
-__all__ = ["KERNEL_LOSSES", "MIN_PER_THREAD", "available", "release_scratch", "try_fused", "warmup"]
+__all__ = ["MIN_PER_THREAD", "available", "release_scratch", "try_fused", "warmup"]
 
 Results = tuple[Any, Any, Any]
+KernelArgs = tuple[float, float]
 
-KERNEL_LOSSES: tuple[str, ...] = (
-    "log_loss",
-    "focal",
-    "focal_star",
-    "squared_error",
-    "half_squared_error",
-    "absolute_error",
-    "huber",
-    "pseudo_huber",
-    "log_cosh",
-    "pinball",
-)
-"""Registry names of the losses that have a fused kernel."""
-
-_LOSS_MODULES = frozenset({"losslab.losses.binary", "losslab.losses.regression"})
 _INT_GAMMAS = frozenset({0.0, 1.0, 2.0, 3.0, 4.0})
 MIN_PER_THREAD = 1 << 16
 """Each thread gets at least this many elements (fewer threads for smaller inputs): below
@@ -99,33 +92,14 @@ def _load_impl() -> Any:
     return impl
 
 
-def _kernel_and_params(loss: Any) -> tuple[str, float, float] | None:
-    """(kernel name, p0, p1) for a losslab loss object, or None when no kernel applies."""
-    cls = type(loss)
-    if cls.__module__ not in _LOSS_MODULES or getattr(loss, "is_multiclass", True):
-        return None
-    name = getattr(cls, "name", None)
-    if name == "log_loss":
-        return "log_loss", 0.0, 0.0
-    if name == "focal":
-        gamma = float(loss.gamma)
-        alpha = -1.0 if loss.alpha is None else float(loss.alpha)
-        return ("focal" if gamma in _INT_GAMMAS else "focal_general"), gamma, alpha
-    if name == "focal_star":
-        return "focal_star", float(loss.gamma), float(loss.beta)
-    if name == "squared_error":
-        return "squared", 0.0, 0.0
-    if name == "half_squared_error":
-        return "squared", 1.0, 0.0
-    if name == "absolute_error":
-        return "linear", 0.5, 1.0
-    if name == "pinball":
-        return "linear", float(loss.quantile), 0.0
-    if name in ("huber", "pseudo_huber"):
-        return name, float(loss.delta), 0.0
-    if name == "log_cosh":
-        return "log_cosh", 0.0, 0.0
-    return None
+def _variant(kernel: str, args: KernelArgs, need: tuple[bool, bool, bool]) -> str:
+    """The compiled function that serves ``kernel``: focal with a non-integer gamma and log
+    loss without its value have their own."""
+    if kernel == "focal" and args[0] not in _INT_GAMMAS:
+        return "focal_general"
+    if kernel == "log_loss" and not need[0]:
+        return "log_loss_gh"  # gradient and Hessian need no log1p
+    return kernel
 
 
 def _flat(a: np.ndarray[Any, Any], order: str) -> np.ndarray[Any, Any]:
@@ -201,7 +175,8 @@ def _run_kernel(
 
 
 def try_fused(
-    loss: Any,
+    kernel: str,
+    args: KernelArgs,
     y: Any,
     z: Any,
     sample_weight: Any,
@@ -212,11 +187,14 @@ def try_fused(
 
     Parameters
     ----------
-    loss : Loss
-        A losslab loss object (its registry ``name`` and hyperparameters select the kernel).
-    y, z : numpy.ndarray
+    kernel : str
+        The name of a kernel in :mod:`losslab._kernels._impl` (the loss's
+        :attr:`losslab.Loss.kernel`).
+    args : (float, float)
+        The kernel's two parameters (the loss's ``_kernel_args()``).
+    y, z : numpy.ndarray or CPU torch.Tensor
         Targets and raw predictions: same shape, same dtype (float32 or float64), validated.
-    sample_weight : numpy.ndarray or None
+    sample_weight : array or None
         Same shape and dtype; multiplies every output.
     need : tuple of three bools
         Whether the value, the gradient and the Hessian are wanted.
@@ -228,15 +206,62 @@ def try_fused(
     Returns
     -------
     tuple or None
-        ``(value, gradient, hessian)``, arrays of z's shape and dtype (the ``out`` arrays where
-        given; None where ``need`` is False), each already multiplied by ``sample_weight``; or
-        None when no kernel applies (see the module docstring): the caller then runs the
-        generic path.
+        ``(value, gradient, hessian)``, arrays of z's type, shape and dtype (the ``out``
+        arrays where given; None where ``need`` is False), each already multiplied by
+        ``sample_weight``; or None when no kernel applies (see the module docstring): the
+        caller then runs the generic path.
+
+    Raises
+    ------
+    ValueError
+        ``kernel`` names no kernel of :mod:`losslab._kernels._impl` (checked once numba is
+        loaded).
     """
+    if isinstance(z, np.ndarray):
+        return _try_numpy(kernel, args, y, z, sample_weight, need, out)
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(z, torch.Tensor) or out is not None:
+        return None
+    return _try_torch(torch, kernel, args, y, z, sample_weight, need)
+
+
+def _try_torch(
+    torch: Any,
+    kernel: str,
+    args: KernelArgs,
+    y: Any,
+    z: Any,
+    w: Any,
+    need: tuple[bool, bool, bool],
+) -> Results | None:
+    """The NumPy kernel on zero-copy views of CPU tensors that autograd is not recording."""
+    arrays = (y, z) if w is None else (y, z, w)
+    if not all(isinstance(a, torch.Tensor) and a.device.type == "cpu" for a in arrays):
+        return None
+    if torch.compiler.is_compiling():
+        return None  # traced code: the generic formulas, which inductor can fuse
+    if torch.is_grad_enabled() and any(a.requires_grad for a in arrays):
+        return None  # autodiff through the generic formulas was asked for
+    wn = None if w is None else w.detach().numpy()
+    result = _try_numpy(kernel, args, y.detach().numpy(), z.detach().numpy(), wn, need, None)
+    if result is None:
+        return None
+    return tuple(None if r is None else torch.from_numpy(r) for r in result)  # type: ignore[return-value]
+
+
+def _try_numpy(
+    kernel: str,
+    args: KernelArgs,
+    y: Any,
+    z: np.ndarray[Any, Any],
+    sample_weight: Any,
+    need: tuple[bool, bool, bool],
+    out: tuple[Any, Any, Any] | None,
+) -> Results | None:
     config = get_config()
     if not config["use_kernels"] or _state["failed"]:
         return None
-    if not (isinstance(z, np.ndarray) and isinstance(y, np.ndarray)):
+    if not isinstance(y, np.ndarray):
         return None
     dtype = z.dtype
     if dtype not in (np.float32, np.float64) or not dtype.isnative or y.dtype != dtype:
@@ -249,17 +274,17 @@ def try_fused(
         and sample_weight.shape == z.shape
     ):
         return None
-    spec = _kernel_and_params(loss)
-    if spec is None or spec[0] in _state["broken"]:
+    name = _variant(kernel, args, need)
+    if name in _state["broken"]:
         return None
     if not any(need):
         return None, None, None
     impl = _load_impl()
     if impl is None or not _launch_guard(impl):
         return None
-    name, p0, p1 = spec
-    if name == "log_loss" and not need[0]:
-        name = "log_loss_gh"  # gradient and Hessian need no log1p
+    if kernel not in impl.__all__ or not callable(getattr(impl, kernel)):
+        raise ValueError(f"unknown fused kernel {kernel!r}; kernels: {impl.__all__}")
+    p0, p1 = float(args[0]), float(args[1])
 
     order: Literal["C", "F"] = "F" if (z.flags.f_contiguous and not z.flags.c_contiguous) else "C"
     given = (None, None, None) if out is None else out
@@ -290,12 +315,15 @@ def try_fused(
                 _dispatch(impl, name, y1, z1, w1, outs, p0, p1)
             finally:
                 numba.set_num_threads(before)
-    except Exception as exc:  # a kernel that fails to compile here: fall back, say so once
-        _state["broken"].add(name)
+    except Exception as exc:  # fall back to the generic path and say so
+        compile_error = isinstance(exc, _numba().core.errors.NumbaError)
+        if compile_error:  # deterministic: do not try this kernel again in this process
+            _state["broken"].add(name)
         warnings.warn(
-            f"losslab's fused kernel {name!r} failed ({exc!r}); using the generic path",
+            f"losslab's fused kernel {name!r} failed ({exc!r}); using the generic path"
+            + (" from now on" if compile_error else " for this call"),
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         return None
     return results[0], results[1], results[2]
@@ -338,31 +366,31 @@ def _needs_serial_launch() -> bool:
 
 
 def warmup(
-    losses: tuple[str, ...] = KERNEL_LOSSES,
+    kernels: Iterable[tuple[str, KernelArgs]],
     dtypes: tuple[Any, ...] = (np.float64, np.float32),
 ) -> dict[str, float]:
-    """Compile (or load from numba's disk cache) the kernels of ``losses`` for ``dtypes``.
+    """Compile (or load from numba's disk cache) ``kernels`` for ``dtypes``.
 
-    Returns the seconds each ``"<loss>/<dtype>"`` took. Useful before timing, and to pay the
-    compilation once in a CI job. Raises ``RuntimeError`` when the kernels are unavailable.
+    ``kernels`` holds ``(kernel, args)`` pairs, e.g. ``(loss.kernel, loss._kernel_args())`` for
+    the registered losses (:func:`losslab.losses.warmup_kernels` does exactly that). Returns the
+    seconds each ``"<kernel>/<dtype>"`` took. Useful before timing, and to pay the compilation
+    once in a CI job. Raises ``RuntimeError`` when the kernels are unavailable.
     """
     import time
 
-    from losslab import get_loss
     from losslab._config import config_context
 
     if _load_impl() is None:
         raise RuntimeError("losslab's fused kernels are unavailable (is numba installed?)")
     timings: dict[str, float] = {}
-    for name in losses:
-        loss = get_loss(name)
+    for kernel, args in kernels:
         for dt in dtypes:
             y = np.zeros(4, dtype=dt)
             z = np.zeros(4, dtype=dt)
             t0 = time.perf_counter()
             with config_context(use_kernels=True, kernel_min_size=0):
-                out = try_fused(loss, y, z, None, (True, True, True))
+                out = try_fused(kernel, args, y, z, None, (True, True, True))
             if out is None:
-                raise RuntimeError(f"no fused kernel ran for {name} ({np.dtype(dt).name})")
-            timings[f"{name}/{np.dtype(dt).name}"] = time.perf_counter() - t0
+                raise RuntimeError(f"no fused kernel ran for {kernel} ({np.dtype(dt).name})")
+            timings[f"{kernel}/{np.dtype(dt).name}"] = time.perf_counter() - t0
     return timings

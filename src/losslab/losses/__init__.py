@@ -1,92 +1,74 @@
 """The loss objects and their registry: ``LOSSES`` (name -> class) and ``get_loss``.
 
-Everything that picks a loss by name (the CLI, the lab, the tests, the boosting adapters) goes
-through :func:`get_loss`, so a loss added to ``_CLASSES`` enters all of them.
+A loss class enters the registry with the :func:`register` decorator where it is defined;
+``LOSSES`` is read from there, and everything that picks or lists losses (the CLI, the lab, the
+torch and JAX modules, the boosting adapters, the benchmarks and the tests) iterates it. The
+per-name overloads of :func:`get_loss` below are for type checkers only.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal, overload
 
-from losslab.losses._base import Loss
-from losslab.losses.binary import FocalLoss, FocalStarLoss, LogLoss
-from losslab.losses.multiclass import SoftmaxCrossEntropy, SoftmaxFocalLoss
-from losslab.losses.regression import (
-    AbsoluteError,
-    HalfSquaredError,
-    HuberLoss,
-    LogCoshLoss,
-    PinballLoss,
-    PseudoHuberLoss,
-    SquaredError,
-)
+from losslab.losses import binary, multiclass, regression
+from losslab.losses._base import REGISTRY, Loss, register
+from losslab.losses._params import Param, param
+from losslab.losses._policy import POLICY_NAMES, HessianPolicy
+from losslab.losses._reduce import REDUCTIONS
+from losslab.losses.binary import *  # noqa: F403
+from losslab.losses.multiclass import *  # noqa: F403
+from losslab.losses.regression import *  # noqa: F403
 
 __all__ = [
     "LOSSES",
-    "AbsoluteError",
-    "FocalLoss",
-    "FocalStarLoss",
-    "HalfSquaredError",
-    "HuberLoss",
-    "LogCoshLoss",
-    "LogLoss",
+    "POLICY_NAMES",
+    "REDUCTIONS",
+    "HessianPolicy",
     "Loss",
-    "PinballLoss",
-    "PseudoHuberLoss",
-    "SoftmaxCrossEntropy",
-    "SoftmaxFocalLoss",
-    "SquaredError",
+    "Param",
     "get_loss",
+    "param",
+    "register",
+    "warmup_kernels",
 ]
+__all__ += binary.__all__
+__all__ += multiclass.__all__
+__all__ += regression.__all__
+# ruff RUF022 order (constants, classes, functions), which tests/test_import.py checks
+__all__.sort(key=lambda name: (0 if name.isupper() else 1 if name[:1].isupper() else 2, name))
 
-_CLASSES: tuple[type[Loss], ...] = (
-    AbsoluteError,
-    FocalLoss,
-    FocalStarLoss,
-    HalfSquaredError,
-    HuberLoss,
-    LogCoshLoss,
-    LogLoss,
-    PinballLoss,
-    PseudoHuberLoss,
-    SoftmaxCrossEntropy,
-    SoftmaxFocalLoss,
-    SquaredError,
-)
-
-LOSSES: Mapping[str, type[Loss]] = MappingProxyType(
-    {cls.name: cls for cls in sorted(_CLASSES, key=lambda c: c.name)}
-)
-"""Read-only mapping from registry name to loss class."""
+LOSSES: Mapping[str, type[Loss]] = MappingProxyType(dict(sorted(REGISTRY.items())))
+"""Read-only mapping from registry name to loss class, sorted by name."""
 
 
 @overload
-def get_loss(name: Literal["absolute_error"], **params: Any) -> AbsoluteError: ...
+def get_loss(name: Literal["absolute_error"], **params: Any) -> regression.AbsoluteError: ...
 @overload
-def get_loss(name: Literal["focal"], **params: Any) -> FocalLoss: ...
+def get_loss(name: Literal["focal"], **params: Any) -> binary.FocalLoss: ...
 @overload
-def get_loss(name: Literal["focal_star"], **params: Any) -> FocalStarLoss: ...
+def get_loss(name: Literal["focal_star"], **params: Any) -> binary.FocalStarLoss: ...
 @overload
-def get_loss(name: Literal["half_squared_error"], **params: Any) -> HalfSquaredError: ...
+def get_loss(name: Literal["half_squared_error"], **params: Any) -> regression.HalfSquaredError: ...
 @overload
-def get_loss(name: Literal["huber"], **params: Any) -> HuberLoss: ...
+def get_loss(name: Literal["huber"], **params: Any) -> regression.HuberLoss: ...
 @overload
-def get_loss(name: Literal["log_cosh"], **params: Any) -> LogCoshLoss: ...
+def get_loss(name: Literal["log_cosh"], **params: Any) -> regression.LogCoshLoss: ...
 @overload
-def get_loss(name: Literal["log_loss"], **params: Any) -> LogLoss: ...
+def get_loss(name: Literal["log_loss"], **params: Any) -> binary.LogLoss: ...
 @overload
-def get_loss(name: Literal["pinball"], **params: Any) -> PinballLoss: ...
+def get_loss(name: Literal["pinball"], **params: Any) -> regression.PinballLoss: ...
 @overload
-def get_loss(name: Literal["pseudo_huber"], **params: Any) -> PseudoHuberLoss: ...
+def get_loss(name: Literal["pseudo_huber"], **params: Any) -> regression.PseudoHuberLoss: ...
 @overload
-def get_loss(name: Literal["softmax_cross_entropy"], **params: Any) -> SoftmaxCrossEntropy: ...
+def get_loss(
+    name: Literal["softmax_cross_entropy"], **params: Any
+) -> multiclass.SoftmaxCrossEntropy: ...
 @overload
-def get_loss(name: Literal["softmax_focal"], **params: Any) -> SoftmaxFocalLoss: ...
+def get_loss(name: Literal["softmax_focal"], **params: Any) -> multiclass.SoftmaxFocalLoss: ...
 @overload
-def get_loss(name: Literal["squared_error"], **params: Any) -> SquaredError: ...
+def get_loss(name: Literal["squared_error"], **params: Any) -> regression.SquaredError: ...
 @overload
 def get_loss(name: str, **params: Any) -> Loss: ...
 
@@ -109,7 +91,7 @@ def get_loss(name: str, **params: Any) -> Loss:
     if not isinstance(name, str) or name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; registered losses: {', '.join(LOSSES)}")
     cls = LOSSES[name]
-    allowed = [f.name for f in dataclasses.fields(cls)]
+    allowed = [p.name for p in cls.parameters()]
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         takes = ", ".join(allowed) if allowed else "no parameters"
@@ -117,3 +99,21 @@ def get_loss(name: str, **params: Any) -> Loss:
             f"loss {name!r} got unknown parameter(s) {', '.join(unknown)}; it takes {takes}"
         )
     return cls(**params)
+
+
+def warmup_kernels(dtypes: tuple[Any, ...] | None = None) -> dict[str, float]:
+    """Compile (or load from numba's cache) the fused kernel of every registered loss.
+
+    Returns the seconds each ``"<kernel>/<dtype>"`` took (float64 and float32 by default).
+    Raises ``RuntimeError`` when numba is not installed.
+    """
+    from losslab import _kernels
+
+    specs: dict[tuple[str, tuple[float, float]], None] = {}
+    for cls in LOSSES.values():
+        if cls.kernel is not None:
+            loss = cls()
+            specs[(cls.kernel, loss._kernel_args())] = None
+    if dtypes is None:
+        return _kernels.warmup(list(specs))
+    return _kernels.warmup(list(specs), dtypes)

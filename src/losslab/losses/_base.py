@@ -13,24 +13,27 @@ namespace, device and dtype of ``raw_prediction`` (float16 and bfloat16 are comp
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
-import array_api_compat
 import numpy as np
 
-from losslab import _validate
+from losslab import _kernels, _validate
 from losslab._array_api import Array, concrete_bool, get_namespace, is_numpy_namespace, to_numpy
 from losslab._config import get_config
 from losslab.links import IdentityLink, Link
+from losslab.losses._params import Param, declared
+from losslab.losses._policy import HessianPolicy
+from losslab.losses._reduce import Reduction, check_reduction, reduce
 
-__all__ = ["HessianSign", "Loss", "Need", "Reduction"]
+__all__ = ["REGISTRY", "HessianSign", "Kind", "Loss", "Need", "Reduction", "register"]
 
 Need = tuple[bool, bool, bool]
 """Which of (value, gradient, Hessian) a computation must return."""
 Results = tuple[Any, Any, Any]
 """(value, gradient, Hessian), each an array or None (typed loosely: arrays are ``Any``)."""
-Reduction = Literal["mean", "sum", "none", "positives"]
+Kind = Literal["binary", "multiclass", "regression"]
 HessianSign = Literal["positive", "nonnegative", "zero", "indefinite"]
 
 VALUE: Need = (True, False, False)
@@ -39,8 +42,6 @@ HESS: Need = (False, False, True)
 VALUE_GRAD: Need = (True, True, False)
 GRAD_HESS: Need = (False, True, True)
 ALL: Need = (True, True, True)
-
-_REDUCTIONS = ("mean", "sum", "none", "positives")
 
 
 def _is_array(x: object) -> bool:
@@ -62,29 +63,66 @@ class _Prepared:
 class Loss:
     """Base class of every losslab loss.
 
-    Subclasses are frozen dataclasses whose fields are the hyperparameters, validated in
-    ``__post_init__``. Class attributes describe the loss for optimisers and integrations:
+    A loss is a frozen dataclass whose fields are its hyperparameters, each declared with
+    :func:`losslab.losses.param` (kind, default, range, one line of doc) and validated here
+    at construction. Everything else that varies per loss is declared on the class, once, and
+    read by the rest of losslab (kernels, reductions, torch and JAX modules, boosting, CLI,
+    benchmarks and tests iterate the registry):
 
     name
         The registry name (``losslab.get_loss(name)``).
+    kind
+        ``"binary"`` (labels in [0, 1], logit link), ``"multiclass"`` (raw predictions of
+        shape (n, K), softmax link) or ``"regression"`` (identity link).
     link
         The link (:mod:`losslab.links`): ``link.inverse(raw)`` gives predictions.
-    is_multiclass
-        Raw predictions of shape (n, K) instead of element-wise.
     constant_hessian
         The Hessian does not depend on the inputs (squared errors).
     differentiable
         False where the loss has kinks at which the gradient is a subgradient (absolute, pinball).
+    supports_positives
+        The loss has a foreground class, so ``reduction="positives"`` is defined.
+    kernel
+        Name of the fused CPU kernel in :mod:`losslab._kernels` (None: none); its two float
+        arguments come from :meth:`_kernel_args`.
+    examples
+        Hyperparameter settings worth exercising besides the defaults (tests, benchmarks).
     """
 
     name: ClassVar[str] = "loss"
+    kind: ClassVar[Kind] = "regression"
     link: ClassVar[Link] = IdentityLink()
-    is_multiclass: ClassVar[bool] = False
     constant_hessian: ClassVar[bool] = False
     differentiable: ClassVar[bool] = True
     supports_positives: ClassVar[bool] = False
+    kernel: ClassVar[str | None] = None
+    examples: ClassVar[tuple[dict[str, Any], ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass that redefines the math without naming a kernel must not inherit one.
+        if "_compute" in cls.__dict__ and "kernel" not in cls.__dict__:
+            cls.kernel = None
+
+    def __post_init__(self) -> None:
+        for spec in self.parameters():
+            object.__setattr__(self, spec.name, spec.check(getattr(self, spec.name)))
+        self._check_params()
+
+    def _check_params(self) -> None:
+        """Checks that involve several hyperparameters (ValueError naming them)."""
 
     # ------------------------------------------------------------------ metadata
+    @classmethod
+    def parameters(cls) -> tuple[Param, ...]:
+        """The declared hyperparameters (:class:`losslab.losses.Param`), in order."""
+        return declared(cls)
+
+    @property
+    def is_multiclass(self) -> bool:
+        """Shorthand for ``kind == "multiclass"``."""
+        return self.kind == "multiclass"
+
     @property
     def convex(self) -> bool:
         """Whether the loss is convex in the raw prediction."""
@@ -97,9 +135,68 @@ class Loss:
         return "positive"
 
     @property
+    def hessian_policies(self) -> tuple[HessianPolicy, ...]:
+        """The Hessian policies this loss offers to gradient boosting, its default first.
+
+        Derived from :attr:`hessian_sign` and the link unless a loss overrides it:
+        ``exact`` first where the Hessian is positive, ``gauss_newton`` for an indefinite
+        Hessian on the logit or softmax link, ``floor`` (1) for a nonnegative one and
+        ``constant`` (1) for one that is zero almost everywhere. ``exact`` is never offered for
+        a zero Hessian, ``gauss_newton`` only on the logit and softmax links.
+        """
+        sign = self.hessian_sign
+        on_logits = self.kind != "regression"
+        if sign == "zero":
+            first = HessianPolicy("constant", value=1.0)
+        elif sign == "indefinite":
+            first = HessianPolicy("gauss_newton" if on_logits else "floor")
+        elif sign == "nonnegative":
+            first = HessianPolicy("floor", floor=1.0)
+        else:
+            first = HessianPolicy("exact")
+        names = [n for n in ("exact", "floor", "gauss_newton", "constant") if n != first.name]
+        if sign == "zero":
+            names.remove("exact")
+        if not on_logits:
+            names.remove("gauss_newton")
+        return (first, *(HessianPolicy(n) for n in names))  # type: ignore[arg-type]
+
+    def kinks(self) -> tuple[float, ...]:
+        """Residuals (regression) or logits where a derivative jumps (empty: none)."""
+        return ()
+
+    @property
     def params(self) -> dict[str, Any]:
         """The hyperparameters as a dict (the dataclass fields)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The hyperparameters, as scikit-learn's ``get_params`` (estimators then expose them
+        as ``loss__gamma``); ``deep`` is accepted for the protocol and changes nothing."""
+        return self.params
+
+    def replace(self, **params: Any) -> Loss:
+        """A copy with some hyperparameters changed (validated; the loss is immutable).
+
+        Raises
+        ------
+        TypeError
+            A parameter the loss does not take.
+        ValueError
+            A value outside its range.
+        """
+        unknown = sorted(set(params) - set(self.params))
+        if unknown:
+            takes = ", ".join(self.params) or "no parameters"
+            raise TypeError(
+                f"loss {self.name!r} got unknown parameter(s) {', '.join(unknown)}; "
+                f"it takes {takes}"
+            )
+        return dataclasses.replace(self, **params)
+
+    def _kernel_args(self) -> tuple[float, float]:
+        """The two float arguments of :attr:`kernel` (the hyperparameters it needs)."""
+        return 0.0, 0.0
 
     # ------------------------------------------------------------------ subclass hooks
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
@@ -125,7 +222,8 @@ class Loss:
     def _weight_shape(self, z: Array) -> tuple[int, ...]:
         return tuple(z.shape[:1]) if self.is_multiclass else tuple(z.shape)
 
-    def _count_positives(self, y: Array, z: Array, xp: Any) -> Array:
+    def _positives(self, y: Array, z: Array, xp: Any) -> Array:
+        """The foreground mass of each element (row for multiclass) for ``"positives"``."""
         raise NotImplementedError
 
     def _intercept(self, y: np.ndarray[Any, Any], w: np.ndarray[Any, Any]) -> Any:
@@ -170,12 +268,16 @@ class Loss:
     def _run(self, p: _Prepared, need: Need, out: Results | None = None) -> Results:
         """Compute in the working dtype, weights applied, not yet cast back.
 
-        ``out`` (NumPy only, already checked) is handed to the kernels, which write into it;
-        the caller copies into it otherwise.
+        The fused kernel declared by the loss runs where it applies (NumPy arrays and CPU
+        torch tensors that autograd is not recording; :func:`losslab._kernels.try_fused`);
+        ``out`` (NumPy only, already checked) is handed to it, and the caller copies into
+        ``out`` otherwise.
         """
         xp = p.xp
-        if not self.is_multiclass and get_config()["use_kernels"]:
-            result = self._run_fused(p, need, out)
+        if self.kernel is not None and get_config()["use_kernels"]:
+            if out is not None and any(o is not None and o.dtype != p.z.dtype for o in out):
+                out = None  # float16 outputs: computed in float32, copied by the caller
+            result = _kernels.try_fused(self.kernel, self._kernel_args(), p.y, p.z, p.w, need, out)
             if result is not None:
                 return result
         if is_numpy_namespace(xp):
@@ -188,38 +290,13 @@ class Loss:
         if p.w is None:
             return result
         w = p.w
-        wv = w
         wm = w[:, None] if self.is_multiclass else w
         value, grad, hess = result
         return (
-            None if value is None else value * wv,
+            None if value is None else value * w,
             None if grad is None else grad * wm,
             None if hess is None else hess * wm,
         )
-
-    def _run_fused(self, p: _Prepared, need: Need, out: Results | None = None) -> Results | None:
-        """The fused CPU kernels for NumPy arrays, and for CPU torch tensors that autograd is
-        not recording (zero-copy views both ways), or None where they do not apply."""
-        fused = _try_fused()
-        if fused is None:
-            return None
-        xp = p.xp
-        if is_numpy_namespace(xp):
-            if out is not None and any(o is not None and o.dtype != p.z.dtype for o in out):
-                out = None  # float16 outputs: computed in float32, copied by the caller
-            return fused(self, p.y, p.z, p.w, need, out)  # type: ignore[no-any-return]
-        if not array_api_compat.is_torch_namespace(xp) or p.z.device.type != "cpu":
-            return None
-        import torch
-
-        arrays = (p.y, p.z) if p.w is None else (p.y, p.z, p.w)
-        if torch.is_grad_enabled() and any(a.requires_grad for a in arrays):
-            return None  # autodiff through the generic formulas was asked for
-        w = None if p.w is None else p.w.detach().numpy()
-        result = fused(self, p.y.detach().numpy(), p.z.detach().numpy(), w, need)
-        if result is None:
-            return None
-        return tuple(None if r is None else torch.from_numpy(r) for r in result)  # type: ignore[return-value]
 
     def _evaluate(
         self,
@@ -408,11 +485,15 @@ class Loss:
           ``np.average``); the plain mean without weights;
         * ``"sum"``: ``sum(w * L)``;
         * ``"none"``: the element-wise ``w * L``;
-        * ``"positives"`` (focal losses only): ``sum(w * L) / max(n_pos, 1)`` where ``n_pos`` is
-          the number of positives (foreground), as RetinaNet normalises.
+        * ``"positives"`` (losses with a foreground class): ``sum(w * L) / max(n_pos, 1)``
+          where ``n_pos`` is the number of positives (foreground) among the elements of
+          non-zero weight, as RetinaNet normalises.
 
-        Returns a 0-d array of ``raw_prediction``'s namespace and dtype (the element-wise array
-        for ``"none"``).
+        The reduction is :func:`losslab.losses._reduce.reduce`, shared with
+        :mod:`losslab.torch` and :mod:`losslab.jax` (same numbers on every backend; sums in at
+        least float32). Returns a 0-d array of ``raw_prediction``'s namespace and dtype (the
+        element-wise array for ``"none"``). With ``validate=False`` weights summing to 0 give
+        0 for ``"mean"`` (the training-loop policy of the shared reduction).
 
         Raises
         ------
@@ -420,31 +501,15 @@ class Loss:
             Unknown reduction, ``"positives"`` on a loss without positives, weights summing to
             0 with ``"mean"``, and every error of :meth:`loss`.
         """
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-        if reduction == "positives" and not self.supports_positives:
-            raise ValueError(
-                f"reduction='positives' is only defined for focal losses, not {self.name}"
-            )
+        check_reduction(reduction, self)
         p = self._prepare(y_true, raw_prediction, sample_weight, validate)
         xp = p.xp
+        weightless = validate and p.w is not None and reduction == "mean"
+        if weightless and concrete_bool(xp.sum(p.w) <= 0):
+            raise ValueError("sample_weight sums to 0: the weighted mean is undefined")
         value = self._run(p, VALUE)[0]
-        if reduction == "none":
-            out = value
-        else:
-            total = xp.sum(value)
-            if reduction == "sum":
-                out = total
-            elif reduction == "mean":
-                if p.w is None:
-                    out = total / float(value.shape[0] if self.is_multiclass else _size(value))
-                else:
-                    wsum = xp.sum(p.w)
-                    if validate and concrete_bool(wsum <= 0):
-                        raise ValueError("sample_weight sums to 0: the weighted mean is undefined")
-                    out = total / wsum
-            else:
-                out = total / xp.maximum(self._count_positives(p.y, p.z, xp), 1.0)
+        positives = self._positives(p.y, p.z, xp) if reduction == "positives" else None
+        out = reduce(value, reduction, xp=xp, weight=p.w, positives=positives)
         return out if out.dtype == p.out_dtype else xp.astype(out, p.out_dtype)
 
     def fit_intercept_only(self, y_true: Any, sample_weight: Any = None) -> Any:
@@ -490,26 +555,28 @@ class Loss:
         return np.zeros(y.shape, dtype=np.float64)
 
 
-def _size(x: Array) -> int:
-    n = 1
-    for s in x.shape:
-        n *= int(s)
-    return n
+REGISTRY: dict[str, type[Loss]] = {}
+"""Every registered loss class by name, filled by :func:`register` (read it as
+``losslab.LOSSES``)."""
+
+_L = TypeVar("_L", bound=type[Loss])
 
 
-_FUSED: Any = None
+def register(cls: _L) -> _L:
+    """Class decorator: enter a loss class in the registry under its ``name``.
 
+    Everything that iterates the registry (``losslab.LOSSES``, ``get_loss``, the torch and JAX
+    modules, the boosting adapters, the CLI, the benchmarks and the tests) then knows it.
 
-def _try_fused() -> Any:
-    """The fused-kernel entry point ``losslab._kernels.try_fused``, or None if absent."""
-    global _FUSED
-    if _FUSED is None:
-        try:
-            from losslab._kernels import try_fused  # type: ignore[import-not-found, unused-ignore]
-        except ModuleNotFoundError as exc:
-            if exc.name not in {"losslab._kernels"}:
-                raise
-            _FUSED = False
-        else:
-            _FUSED = try_fused
-    return _FUSED or None
+    Raises
+    ------
+    ValueError
+        The name is taken, or the class declares an unknown ``kind``.
+    """
+    name = cls.name
+    if name in REGISTRY and REGISTRY[name] is not cls:
+        raise ValueError(f"a loss named {name!r} is already registered ({REGISTRY[name]})")
+    if cls.kind not in ("binary", "multiclass", "regression"):
+        raise ValueError(f"loss {name!r} declares an unknown kind {cls.kind!r}")
+    REGISTRY[name] = cls
+    return cls

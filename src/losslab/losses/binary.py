@@ -15,17 +15,19 @@ import numpy as np
 
 from losslab import _validate
 from losslab._array_api import Array, concrete_bool, is_lazy_namespace
-from losslab._numerics import SigmoidParts
+from losslab._numerics import SigmoidParts, focal_margin
 from losslab.links import LogitLink
-from losslab.losses._base import Loss, Need, Results
+from losslab.losses._base import Loss, Need, Results, register
 from losslab.losses._intercept import LOGIT_BOUND, bisect_increasing
+from losslab.losses._params import param
 
-__all__ = ["FocalLoss", "FocalStarLoss", "LogLoss", "focal_margin"]
+__all__ = ["FocalLoss", "FocalStarLoss", "LogLoss"]
 
 
 class _BinaryLoss(Loss):
     """Shared target checks and proba helpers for losses on labels in [0, 1]."""
 
+    kind: ClassVar[Any] = "binary"
     link: ClassVar[LogitLink] = LogitLink()
 
     def _check_target_values(self, y: Array, z: Array, xp: Any) -> None:
@@ -69,35 +71,7 @@ def _alpha_t(y: Array, alpha: float | None) -> Array | float:
     return alpha * y + (1.0 - alpha) * (1.0 - y)
 
 
-def focal_margin(xt: Array, gamma: float, at: Array | float, need: Need, xp: Any) -> Results:
-    """Focal loss of a positive example with margin ``x_t`` and its derivatives in ``x_t``.
-
-    With ``p_t = sigmoid(x_t)``, ``q = sigmoid(-x_t)`` and ``l = softplus(-x_t) = -log p_t``::
-
-        FL   = at q^gamma l
-        G    = dFL/dx_t   = -at q^gamma (gamma p_t l + q)
-        H    = d2FL/dx_t2 = at q^gamma [gamma (p_t l)(gamma p_t - q) + (2 gamma + 1) q p_t]
-
-    ``p_t l`` is formed first (it is at most 1/e, whereas ``l`` alone can be 1e308). Shared by
-    the binary focal loss (``x_t = (2y - 1) z``) and the softmax focal loss (``x_t`` the margin
-    of the target logit over the log-sum-exp of the others).
-    """
-    s = SigmoidParts(xt, xp=xp)
-    qg = at * s.q_pow(gamma)
-    pt, q = s.p, s.q
-    ell = s.softplus_neg()
-    value = grad = hess = None
-    if need[0]:
-        value = qg * ell
-    if need[1] or need[2]:
-        pt_ell = pt * ell
-        if need[1]:
-            grad = -qg * (gamma * pt_ell + q)
-        if need[2]:
-            hess = qg * (gamma * pt_ell * (gamma * pt - q) + (2.0 * gamma + 1.0) * (q * pt))
-    return value, grad, hess
-
-
+@register
 @dataclass(frozen=True)
 class LogLoss(_BinaryLoss):
     """Log loss (binary cross-entropy) on the logit: the half binomial deviance.
@@ -121,6 +95,7 @@ class LogLoss(_BinaryLoss):
     """
 
     name: ClassVar[str] = "log_loss"
+    kernel: ClassVar[str | None] = "log_loss"
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
         s = SigmoidParts(z, xp=xp)
@@ -192,6 +167,7 @@ class LogLoss(_BinaryLoss):
         return xp.astype(value, out_dtype), xp.astype(grad, out_dtype), xp.astype(hess, out_dtype)
 
 
+@register
 @dataclass(frozen=True)
 class FocalLoss(_BinaryLoss):
     """Sigmoid focal loss (Lin et al. 2017, "Focal Loss for Dense Object Detection", Eq. 5).
@@ -226,15 +202,21 @@ class FocalLoss(_BinaryLoss):
 
     name: ClassVar[str] = "focal"
     supports_positives: ClassVar[bool] = True
-    gamma: float = 2.0
-    alpha: float | None = 0.25
+    kernel: ClassVar[str | None] = "focal"
+    examples: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"gamma": 0.0, "alpha": None},
+        {"gamma": 0.0, "alpha": 0.25},
+        {"gamma": 0.5, "alpha": None},
+        {"gamma": 0.5, "alpha": 0.25},
+        {"gamma": 2.0, "alpha": None},
+    )
+    gamma: float = param(2.0, low=0.0, doc="Focusing parameter.")
+    alpha: float | None = param(
+        0.25, kind="optional_real", low=0.0, high=1.0, doc="Weight of the positives."
+    )
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "gamma", _validate.check_real_param("gamma", self.gamma, low=0.0))
-        if self.alpha is not None:
-            object.__setattr__(
-                self, "alpha", _validate.check_real_param("alpha", self.alpha, low=0.0, high=1.0)
-            )
+    def _kernel_args(self) -> tuple[float, float]:
+        return self.gamma, -1.0 if self.alpha is None else self.alpha
 
     @property
     def convex(self) -> bool:
@@ -246,8 +228,8 @@ class FocalLoss(_BinaryLoss):
         """ "positive" for gamma = 0, else "indefinite" (negative for hard examples)."""
         return "positive" if self.gamma == 0 else "indefinite"
 
-    def _count_positives(self, y: Array, z: Array, xp: Any) -> Array:
-        return xp.sum(y)
+    def _positives(self, y: Array, z: Array, xp: Any) -> Array:
+        return y
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
         hard = (y == 0) | (y == 1)
@@ -315,6 +297,7 @@ class FocalLoss(_BinaryLoss):
         return value if value.dtype == out_dtype else xp.astype(value, out_dtype)
 
 
+@register
 @dataclass(frozen=True)
 class FocalStarLoss(_BinaryLoss):
     """FL*, the focal-loss variant of the RetinaNet paper's appendix A (Lin et al. 2017).
@@ -341,16 +324,13 @@ class FocalStarLoss(_BinaryLoss):
     """
 
     name: ClassVar[str] = "focal_star"
-    gamma: float = 2.0
-    beta: float = 1.0
+    kernel: ClassVar[str | None] = "focal_star"
+    examples: ClassVar[tuple[dict[str, Any], ...]] = ({"gamma": 0.5, "beta": -1.0},)
+    gamma: float = param(2.0, low=0.0, low_inclusive=False, doc="Sharpness.")
+    beta: float = param(1.0, doc="Shift.")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self,
-            "gamma",
-            _validate.check_real_param("gamma", self.gamma, low=0.0, low_inclusive=False),
-        )
-        object.__setattr__(self, "beta", _validate.check_real_param("beta", self.beta))
+    def _kernel_args(self) -> tuple[float, float]:
+        return self.gamma, self.beta
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
         gz = self.gamma * z

@@ -20,9 +20,10 @@ import numpy as np
 
 from losslab import _validate
 from losslab._array_api import Array, concrete_bool
+from losslab._numerics import focal_margin
 from losslab.links import SoftmaxLink
-from losslab.losses._base import Loss, Need, Results
-from losslab.losses.binary import focal_margin
+from losslab.losses._base import Loss, Need, Results, register
+from losslab.losses._params import param
 
 __all__ = ["SoftmaxCrossEntropy", "SoftmaxFocalLoss"]
 
@@ -30,8 +31,8 @@ __all__ = ["SoftmaxCrossEntropy", "SoftmaxFocalLoss"]
 class _SoftmaxLoss(Loss):
     """Target conversion, checks and intercept placeholder shared by the softmax losses."""
 
+    kind: ClassVar[Any] = "multiclass"
     link: ClassVar[SoftmaxLink] = SoftmaxLink()
-    is_multiclass: ClassVar[bool] = True
 
     def _convert_targets(self, y: Any, z: Array, xp: Any, device: Any) -> Array:
         if not (hasattr(y, "shape") and hasattr(y, "dtype")):
@@ -163,6 +164,7 @@ def _margin(z: Array, mask: Array, xp: Any) -> tuple[Array, Array, Array]:
     return xt, r, one_minus_r
 
 
+@register
 @dataclass(frozen=True)
 class SoftmaxCrossEntropy(_SoftmaxLoss):
     """Softmax cross-entropy (multinomial log loss, scikit-learn's ``HalfMultinomialLoss``).
@@ -203,6 +205,7 @@ class SoftmaxCrossEntropy(_SoftmaxLoss):
         return np.asarray(logf - np.mean(logf))
 
 
+@register
 @dataclass(frozen=True)
 class SoftmaxFocalLoss(_SoftmaxLoss):
     """Softmax focal loss: ``FL = -alpha_c (1 - p_c)^gamma log p_c`` with ``p = softmax(z)``.
@@ -229,17 +232,17 @@ class SoftmaxFocalLoss(_SoftmaxLoss):
 
     name: ClassVar[str] = "softmax_focal"
     supports_positives: ClassVar[bool] = True
-    gamma: float = 2.0
-    alpha: tuple[float, ...] | None = None
-    background_class: int | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "gamma", _validate.check_real_param("gamma", self.gamma, low=0.0))
-        if self.alpha is not None:
-            object.__setattr__(self, "alpha", _validate.check_weight_vector("alpha", self.alpha))
-        b = self.background_class
-        if b is not None and (isinstance(b, bool) or not isinstance(b, int | np.integer) or b < 0):
-            raise ValueError(f"background_class must be None or a class index >= 0, got {b!r}")
+    examples: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"gamma": 2.0, "alpha": (0.25, 0.5, 0.25)},
+        {"gamma": 0.5, "background_class": 0},
+    )
+    gamma: float = param(2.0, low=0.0, doc="Focusing parameter.")
+    alpha: tuple[float, ...] | None = param(
+        None, kind="optional_weights", doc="One weight per class (None: all 1)."
+    )
+    background_class: int | None = param(
+        None, kind="optional_index", doc='The class that is not a "positive".'
+    )
 
     @property
     def convex(self) -> bool:
@@ -270,13 +273,13 @@ class SoftmaxFocalLoss(_SoftmaxLoss):
             )
         return xp.asarray(self.alpha, dtype=z.dtype, device=_device(z))
 
-    def _count_positives(self, y: Array, z: Array, xp: Any) -> Array:
+    def _positives(self, y: Array, z: Array, xp: Any) -> Array:
         b = self.background_class
         if b is None:
             raise ValueError("reduction='positives' needs background_class set on softmax_focal")
         if y.ndim == 1:
-            return xp.sum(xp.astype(y != b, z.dtype))
-        return xp.sum(1.0 - y[:, b])
+            return xp.astype(y != b, z.dtype)
+        return 1.0 - y[:, b]
 
     def _hard(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
         mask = _one_hot_mask(y, z.shape[1], xp, z)

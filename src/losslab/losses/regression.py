@@ -14,10 +14,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from losslab import _validate
 from losslab._array_api import Array
-from losslab.losses._base import Loss, Need, Results
+from losslab.losses._base import Loss, Need, Results, register
 from losslab.losses._intercept import bisect_increasing, weighted_quantile
+from losslab.losses._params import param
+from losslab.losses._policy import HessianPolicy
 
 __all__ = [
     "AbsoluteError",
@@ -31,6 +32,14 @@ __all__ = [
 
 _LOG2 = math.log(2.0)
 
+_MAJORISED = (
+    HessianPolicy("constant", value=1.0),
+    HessianPolicy("exact"),
+    HessianPolicy("floor"),
+)
+"""Pseudo-Huber and log-cosh: positive Hessians that decay far from the optimum, so boosting
+defaults to the constant 1, their supremum (a majoriser; ``docs/boosting.md``)."""
+
 
 def _constant(r: Array, c: float, xp: Any) -> Array:
     """An array of ``c`` shaped like ``r``, NaN where ``r`` is NaN (NaN touches every output)."""
@@ -39,6 +48,8 @@ def _constant(r: Array, c: float, xp: Any) -> Array:
 
 class _RegressionLoss(Loss):
     """Shared pieces: the residual and a bisection intercept between min(y) and max(y)."""
+
+    kind: ClassVar[Any] = "regression"
 
     def _bisect_intercept(self, y: np.ndarray[Any, Any], w: np.ndarray[Any, Any]) -> float:
         def summed_gradient(c: float) -> float:
@@ -50,6 +61,7 @@ class _RegressionLoss(Loss):
         return float(np.sum(w * y) / np.sum(w))
 
 
+@register
 @dataclass(frozen=True)
 class SquaredError(_RegressionLoss):
     """Squared error ``r^2`` (torch ``mse_loss``, Keras): gradient ``2 r``, Hessian 2.
@@ -60,6 +72,7 @@ class SquaredError(_RegressionLoss):
 
     name: ClassVar[str] = "squared_error"
     constant_hessian: ClassVar[bool] = True
+    kernel: ClassVar[str | None] = "squared"
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
         r = z - y
@@ -73,6 +86,7 @@ class SquaredError(_RegressionLoss):
         return self._weighted_mean(y, w)
 
 
+@register
 @dataclass(frozen=True)
 class HalfSquaredError(_RegressionLoss):
     """Half squared error ``r^2 / 2``: gradient ``r``, Hessian 1 (XGBoost ``reg:squarederror``,
@@ -83,6 +97,10 @@ class HalfSquaredError(_RegressionLoss):
 
     name: ClassVar[str] = "half_squared_error"
     constant_hessian: ClassVar[bool] = True
+    kernel: ClassVar[str | None] = "squared"
+
+    def _kernel_args(self) -> tuple[float, float]:
+        return 1.0, 0.0  # the half
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
         r = z - y
@@ -96,6 +114,7 @@ class HalfSquaredError(_RegressionLoss):
         return self._weighted_mean(y, w)
 
 
+@register
 @dataclass(frozen=True)
 class AbsoluteError(_RegressionLoss):
     """Absolute error ``|r|``: gradient ``sign(r)`` (0 at r = 0, the minimum-norm
@@ -104,6 +123,14 @@ class AbsoluteError(_RegressionLoss):
 
     name: ClassVar[str] = "absolute_error"
     differentiable: ClassVar[bool] = False
+    kernel: ClassVar[str | None] = "linear"
+
+    def _kernel_args(self) -> tuple[float, float]:
+        return 0.5, 1.0  # 2 * pinball(0.5)
+
+    def kinks(self) -> tuple[float, ...]:
+        """The gradient jumps at r = 0."""
+        return (0.0,)
 
     @property
     def hessian_sign(self) -> Any:
@@ -122,6 +149,7 @@ class AbsoluteError(_RegressionLoss):
         return weighted_quantile(y, w, 0.5)
 
 
+@register
 @dataclass(frozen=True)
 class HuberLoss(_RegressionLoss):
     """Huber loss (Huber 1964; torch ``HuberLoss(delta)``).
@@ -138,14 +166,16 @@ class HuberLoss(_RegressionLoss):
     """
 
     name: ClassVar[str] = "huber"
-    delta: float = 1.0
+    kernel: ClassVar[str | None] = "huber"
+    examples: ClassVar[tuple[dict[str, Any], ...]] = ({"delta": 0.5},)
+    delta: float = param(1.0, low=0.0, low_inclusive=False, doc="Where the quadratic turns linear.")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self,
-            "delta",
-            _validate.check_real_param("delta", self.delta, low=0.0, low_inclusive=False),
-        )
+    def _kernel_args(self) -> tuple[float, float]:
+        return self.delta, 0.0
+
+    def kinks(self) -> tuple[float, ...]:
+        """The Hessian jumps at r = -delta and r = delta."""
+        return (-self.delta, self.delta)
 
     @property
     def hessian_sign(self) -> Any:
@@ -170,6 +200,7 @@ class HuberLoss(_RegressionLoss):
         return self._bisect_intercept(y, w)
 
 
+@register
 @dataclass(frozen=True)
 class PseudoHuberLoss(_RegressionLoss):
     """Pseudo-Huber loss (Charbonnier): ``delta^2 (sqrt(1 + (r / delta)^2) - 1)``.
@@ -188,14 +219,16 @@ class PseudoHuberLoss(_RegressionLoss):
     """
 
     name: ClassVar[str] = "pseudo_huber"
-    delta: float = 1.0
+    kernel: ClassVar[str | None] = "pseudo_huber"
+    examples: ClassVar[tuple[dict[str, Any], ...]] = ({"delta": 0.3},)
+    delta: float = param(1.0, low=0.0, low_inclusive=False, doc="Scale of the quadratic zone.")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self,
-            "delta",
-            _validate.check_real_param("delta", self.delta, low=0.0, low_inclusive=False),
-        )
+    def _kernel_args(self) -> tuple[float, float]:
+        return self.delta, 0.0
+
+    @property
+    def hessian_policies(self) -> tuple[HessianPolicy, ...]:
+        return _MAJORISED
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
         d = self.delta
@@ -222,6 +255,7 @@ class PseudoHuberLoss(_RegressionLoss):
         return self._bisect_intercept(y, w)
 
 
+@register
 @dataclass(frozen=True)
 class LogCoshLoss(_RegressionLoss):
     """Log-cosh loss ``log(cosh(r))``: gradient ``tanh(r)``, Hessian ``sech(r)^2``.
@@ -232,6 +266,11 @@ class LogCoshLoss(_RegressionLoss):
     """
 
     name: ClassVar[str] = "log_cosh"
+    kernel: ClassVar[str | None] = "log_cosh"
+
+    @property
+    def hessian_policies(self) -> tuple[HessianPolicy, ...]:
+        return _MAJORISED
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
         r = z - y
@@ -254,6 +293,7 @@ class LogCoshLoss(_RegressionLoss):
         return self._bisect_intercept(y, w)
 
 
+@register
 @dataclass(frozen=True)
 class PinballLoss(_RegressionLoss):
     """Pinball (quantile) loss of quantile regression (Koenker and Bassett 1978).
@@ -271,21 +311,23 @@ class PinballLoss(_RegressionLoss):
 
     name: ClassVar[str] = "pinball"
     differentiable: ClassVar[bool] = False
-    quantile: float = 0.5
+    kernel: ClassVar[str | None] = "linear"
+    examples: ClassVar[tuple[dict[str, Any], ...]] = ({"quantile": 0.1}, {"quantile": 0.9})
+    quantile: float = param(
+        0.5,
+        low=0.0,
+        high=1.0,
+        low_inclusive=False,
+        high_inclusive=False,
+        doc="The quantile tau.",
+    )
 
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self,
-            "quantile",
-            _validate.check_real_param(
-                "quantile",
-                self.quantile,
-                low=0.0,
-                high=1.0,
-                low_inclusive=False,
-                high_inclusive=False,
-            ),
-        )
+    def _kernel_args(self) -> tuple[float, float]:
+        return self.quantile, 0.0
+
+    def kinks(self) -> tuple[float, ...]:
+        """The gradient jumps at r = 0."""
+        return (0.0,)
 
     @property
     def hessian_sign(self) -> Any:
