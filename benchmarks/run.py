@@ -1,4 +1,4 @@
-"""Run losslab's benchmark (``losslab.bench``) and save the table and the JSON next to this file.
+"""Run the kernel benchmark (``benchmarks/kernels.py``) and save the table and the JSON here.
 
 Usage (from the repository root, numba and the peers installed in the environment)::
 
@@ -7,7 +7,8 @@ Usage (from the repository root, numba and the peers installed in the environmen
 
 Writes ``benchmarks/results.json`` (machine, settings, every timing, the targets) and
 ``benchmarks/results.md`` (the tables that ``benchmarks/README.md`` quotes). Any option of
-``losslab bench`` may be given; ``--json`` defaults to ``benchmarks/results.json``.
+``python benchmarks/kernels.py`` may be given; ``--json`` defaults to
+``benchmarks/results.json``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from losslab.bench import bench, format_table, format_targets
+from kernels import bench, format_table, format_targets  # benchmarks/kernels.py
 
 HERE = Path(__file__).resolve().parent
 

@@ -38,7 +38,7 @@ def _write(path: Path, text: str) -> Path:
 
 
 # --- help and list --------------------------------------------------------------------------
-@pytest.mark.parametrize("args", [[], ["report"], ["plot"], ["eval"], ["list"]])
+@pytest.mark.parametrize("args", [[], ["report"], ["plot"], ["eval"], ["list"], ["bench"]])
 def test_help_everywhere(runner: CliRunner, args: list[str]) -> None:
     res = runner.invoke(cli, [*args, "--help"])
     assert res.exit_code == 0, res.output
@@ -46,9 +46,12 @@ def test_help_everywhere(runner: CliRunner, args: list[str]) -> None:
 
 
 def test_commands_registered(runner: CliRunner) -> None:
-    assert {"report", "plot", "eval", "list"} <= set(cli.commands)
-    if importlib.util.find_spec("losslab.bench") is not None:
-        assert "bench" in cli.commands
+    assert {"report", "plot", "eval", "list", "bench"} <= set(cli.commands)
+    # the benchmark harness with its peers and targets lives in benchmarks/, not the package
+    assert importlib.util.find_spec("losslab.bench") is None
+    res = runner.invoke(cli, ["--help"])
+    listed = {ln.split()[1] for ln in res.output.splitlines() if ln.strip().startswith("losslab ")}
+    assert listed == set(cli.commands)
 
 
 def test_list(runner: CliRunner) -> None:
@@ -64,6 +67,22 @@ def test_list(runner: CliRunner) -> None:
     assert focal["params"] == {"gamma": 2.0, "alpha": 0.25}
 
 
+def test_list_describes_declared_parameters(runner: CliRunner) -> None:
+    res = runner.invoke(cli, ["list"])
+    for name, cls in losslab.LOSSES.items():
+        for p in cls.parameters():
+            assert p.describe() in res.output, (name, p.name)
+    assert "--gamma: a number >= 0 (default 2.0)" in res.output
+
+
+def test_titles_name_every_parameter() -> None:
+    from losslab.cli import _loss_title
+
+    assert _loss_title("focal", losslab.get_loss("focal")) == "focal(gamma=2, alpha=0.25)"
+    title = _loss_title("softmax_focal", losslab.get_loss("softmax_focal", alpha=[1, 2]))
+    assert title == "softmax_focal(gamma=2, alpha=[1, 2], background_class=None)"
+
+
 # --- plot -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("args", "suffix"),
@@ -72,6 +91,9 @@ def test_list(runner: CliRunner) -> None:
         (["huber", "--delta=2"], "svg"),
         (["log_loss"], "png"),
         (["softmax_cross_entropy"], "png"),
+        (["--gamma", "2", "focal"], "png"),
+        (["--gamma", "1", "softmax_focal", "--alpha", "0.25,0.75"], "svg"),
+        (["--delta", "0.5", "pseudo_huber", "--range", "-3", "3"], "pdf"),
     ],
 )
 def test_plot(runner: CliRunner, tmp_path: Path, args: list[str], suffix: str) -> None:
@@ -79,7 +101,10 @@ def test_plot(runner: CliRunner, tmp_path: Path, args: list[str], suffix: str) -
     res = runner.invoke(cli, ["plot", *args, "--out", str(out)])
     assert res.exit_code == 0, res.output
     data = out.read_bytes()
-    assert data.startswith(b"\x89PNG") if suffix == "png" else b"<svg" in data[:2000]
+    if suffix == "pdf":
+        assert data.startswith(b"%PDF")
+    else:
+        assert data.startswith(b"\x89PNG") if suffix == "png" else b"<svg" in data[:2000]
 
 
 @pytest.mark.parametrize(
@@ -91,6 +116,13 @@ def test_plot(runner: CliRunner, tmp_path: Path, args: list[str], suffix: str) -
         (["focal", "--gamma", "abc"], "abc"),
         (["focal", "--out", "x.jpg"], ".png"),
         (["focal", "--range", "3", "1"], "range"),
+        (["focal", "--range", "-inf", "inf"], "finite"),
+        (["focal", "--range", "nan", "1"], "finite"),
+        (["--gamma", "2"], "missing LOSS"),
+        (["focal", "huber"], "one LOSS"),
+        (["focal", "--gamma"], "needs a value"),
+        (["softmax_focal", "--alpha", "0.25,x"], "alpha"),
+        (["softmax_focal", "--background-class", "1.5"], "background_class"),
     ],
 )
 def test_plot_bad_input(
@@ -342,6 +374,24 @@ def test_eval_parquet(runner: CliRunner, tmp_path: Path) -> None:
         losslab.get_loss("log_loss").loss(np.array([1.0, 0, 1]), np.array([0.5, -1.0, 2.0]))
     )
     assert json.loads(res.stdout)["total"]["sum"] == pytest.approx(expect.sum())
+
+
+# --- bench ----------------------------------------------------------------------------------
+def test_bench_small(runner: CliRunner) -> None:
+    res = runner.invoke(
+        cli, ["bench", "--sizes", "2e4", "--repeats", "1", "--loss", "huber", "--loss", "focal"]
+    )
+    assert res.exit_code == 0, res.output
+    rows = [ln.split() for ln in res.stdout.splitlines()[1:] if ln.strip()]
+    assert [r[0] for r in rows[:2]] == ["huber", "focal"]
+    for r in rows[:2]:
+        assert all(float(x) > 0 for x in r[2:])  # every timing and ratio measured
+    res = runner.invoke(cli, ["bench", "--sizes", "1e4", "--repeats", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    timed = {r["loss"] for r in json.loads(res.stdout)["results"]}
+    assert timed == {n for n, c in losslab.LOSSES.items() if c.kind != "multiclass"}
+    assert "nope" in _one_error_line(runner.invoke(cli, ["bench", "--loss", "nope"]))
+    assert "--sizes" in _one_error_line(runner.invoke(cli, ["bench", "--sizes", "x"]))
 
 
 # --- report ---------------------------------------------------------------------------------

@@ -1,22 +1,27 @@
-"""The ``losslab`` command: ``report``, ``plot``, ``eval``, ``list`` (and ``bench`` when present).
+"""The ``losslab`` command: ``report``, ``plot``, ``eval``, ``list`` and ``bench``.
 
 Every user error (missing file or column, unparsable value, label or probability outside the
-domain, NaN row, bad loss parameter) ends with one ``Error: ...`` line and exit code 1, and no
-half-written output file is left behind (outputs go to a temporary file that is renamed).
-Needs the ``lab`` extra (click, matplotlib, scipy, tqdm).
+domain, NaN row, bad loss parameter, malformed or truncated file) ends with one ``Error: ...``
+line and exit code 1, and no half-written output file is left behind (outputs go to a
+temporary file that is renamed). Loss parameters are options (``--gamma 2``) given before or
+after the loss name; they are converted by the loss's declared parameters, so nothing here
+knows a particular loss. ``eval`` reads its files through :mod:`losslab._io` (pyarrow).
+Needs the ``lab`` extra (click, matplotlib, scipy, tqdm, pyarrow).
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import importlib
+import difflib
 import io
 import json
+import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,42 +33,33 @@ import losslab
 __all__ = ["cli", "main"]
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+_PARAMS_CONTEXT = {**_CONTEXT, "ignore_unknown_options": True, "allow_extra_args": True}
 
-#: What the labels (y_true) of each family of losses must be.
+#: What the labels (y_true) of each kind of loss (``Loss.kind``) must be.
 _DOMAIN = {
-    "logit": "y in [0, 1] (soft labels allowed); raw prediction = logit",
-    "softmax": "class index in [0, K) or probabilities (n, K); raw prediction = K logits",
-    "identity": "real y; raw prediction = the prediction, residual r = prediction - y",
+    "binary": "y in [0, 1] (soft labels allowed); raw prediction = logit",
+    "multiclass": "class index in [0, K) or probabilities (n, K); raw prediction = K logits",
+    "regression": "real y; raw prediction = the prediction, residual r = prediction - y",
 }
+
+_PARAMS_HELP = (
+    "Loss parameters are options named as the loss's parameters (losslab list shows them), "
+    "before or after the loss name: --gamma 2, --alpha=0.25, --alpha none; class weights as "
+    "one comma-separated list: --alpha 0.25,0.75."
+)
 
 
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
 def _fail(message: str) -> click.ClickException:
-    return click.ClickException(message.replace("\n", " "))
+    return click.ClickException(" ".join(message.split()))
 
 
-def _parse_value(text: str) -> Any:
-    """A loss-parameter value: none/None -> None, true/false -> bool, a comma list -> list of
-    floats, otherwise a float."""
-    low = text.strip().lower()
-    if low in {"none", "null"}:
-        return None
-    if low in {"true", "false"}:
-        return low == "true"
-    try:
-        if "," in text:
-            return [float(v) for v in text.split(",") if v.strip()]
-        return float(text)
-    except ValueError:
-        raise _fail(f"cannot parse loss parameter value {text!r} as a number") from None
-
-
-def _split_params(tokens: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
-    """Split ``--name value`` / ``--name=value`` pairs (loss parameters) from the other
-    tokens (positional arguments)."""
-    params: dict[str, Any] = {}
+def _split_params(tokens: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """Split ``--name value`` / ``--name=value`` pairs (loss parameters, as text) from the
+    other tokens (positional arguments), keeping their order."""
+    params: dict[str, str] = {}
     rest: list[str] = []
     i = 0
     while i < len(tokens):
@@ -75,22 +71,82 @@ def _split_params(tokens: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
                     raise _fail(f"loss parameter --{name} needs a value")
                 value = tokens[i + 1]
                 i += 1
-            params[name.replace("-", "_")] = _parse_value(value)
+            params[name.replace("-", "_")] = value
+        elif tok.startswith("-") and len(tok) > 1 and not _is_number_text(tok):
+            raise _fail(f"unknown option {tok}")
         else:
             rest.append(tok)
         i += 1
     return params, rest
 
 
-def _get_loss(name: str, params: dict[str, Any]) -> Any:
-    """``losslab.get_loss`` with integral floats turned back into ints where the parameter is an
-    int (``background_class``) and errors turned into one line."""
-    if "background_class" in params and isinstance(params["background_class"], float):
-        params["background_class"] = int(params["background_class"])
+def _is_number_text(text: str) -> bool:
     try:
-        return losslab.get_loss(name, **params)
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _loss_class(name: str) -> Any:
+    if name not in losslab.LOSSES:
+        close = difflib.get_close_matches(name, list(losslab.LOSSES), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise _fail(
+            f"unknown loss {name!r}{hint}; registered losses: {', '.join(sorted(losslab.LOSSES))}"
+        )
+    return losslab.LOSSES[name]
+
+
+def _specs(cls: Any) -> dict[str, Any]:
+    """The declared parameters of a loss class by name (``Loss.parameters()``)."""
+    return {p.name: p for p in cls.parameters()}
+
+
+def _make_loss(name: str, raw: dict[str, str], command: click.Command | None = None) -> Any:
+    """The loss ``name`` with its parameters converted from text by ``Param.parse``.
+
+    An unknown parameter is an error that lists the loss's parameters and, when it is close to
+    one of ``command``'s own options, suggests that option.
+    """
+    cls = _loss_class(name)
+    specs = _specs(cls)
+    values: dict[str, Any] = {}
+    for key, text in raw.items():
+        spec = specs.get(key)
+        if spec is None:
+            takes = ", ".join(f"--{p}" for p in specs) or "no parameters"
+            options = [o for p in (command.params if command else []) for o in p.opts]
+            close = difflib.get_close_matches(f"--{key.replace('_', '-')}", options, n=1)
+            hint = f"; did you mean the option {close[0]}?" if close else ""
+            raise _fail(f"{name} has no parameter --{key}; it takes {takes}{hint}")
+        try:
+            values[key] = spec.parse(text)
+        except ValueError as exc:
+            raise _fail(f"{name}: {exc}") from None
+    try:
+        return cls(**values)
     except (ValueError, TypeError) as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(f"{name}: {exc}") from None
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_format_value(v) for v in value) + "]"
+    return str(value)
+
+
+def _values(loss: Any) -> dict[str, Any]:
+    """Every declared parameter of ``loss`` with its value, defaults included."""
+    return {p.name: getattr(loss, p.name) for p in type(loss).parameters()}
+
+
+def _loss_title(name: str, loss: Any) -> str:
+    """``focal(gamma=2, alpha=0.25)``: the loss with every parameter, defaults included."""
+    inner = ", ".join(f"{k}={_format_value(v)}" for k, v in _values(loss).items())
+    return f"{name}({inner})"
 
 
 def _atomic_output(path: Path, data: bytes) -> None:
@@ -116,8 +172,9 @@ def cli() -> None:
     \b
     losslab report   run the experiments, write an HTML report with figures and verdicts
     losslab plot     value, gradient and Hessian curves of a loss
-    losslab eval     a loss over CSV / Parquet files of targets and predictions
+    losslab eval     a loss over CSV / TSV / Parquet files (compressed too) or stdin
     losslab list     the registered losses, their parameters and conventions
+    losslab bench    time the losses on this machine: fused kernels against the generic path
     """
 
 
@@ -185,25 +242,23 @@ def report(
 # list
 # --------------------------------------------------------------------------------------------
 def _describe(name: str, cls: Any) -> dict[str, Any]:
-    params = {}
-    if dataclasses.is_dataclass(cls):
-        for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else None
-            params[f.name] = default
-    try:
-        inst = cls()
-    except Exception:  # a loss without defaults: describe the class only
-        inst = None
-    link = type(getattr(inst, "link", None)).__name__ if inst is not None else "?"
-    family = {"LogitLink": "logit", "SoftmaxLink": "softmax", "IdentityLink": "identity"}.get(
-        link, "?"
-    )
-    info: dict[str, Any] = {"name": name, "class": cls.__name__, "params": params, "link": link}
-    info["labels"] = _DOMAIN.get(family, "?")
+    """What ``losslab list`` prints of one registered loss, read from its declarations."""
+    specs = cls.parameters()
+    inst = cls()  # every declared parameter has a default
+    info: dict[str, Any] = {
+        "name": name,
+        "class": cls.__name__,
+        "kind": cls.kind,
+        "params": {p.name: p.default for p in specs},
+        "param_docs": {p.name: p.describe() for p in specs},
+        "link": type(cls.link).__name__,
+        "labels": _DOMAIN.get(cls.kind, "?"),
+    }
     for flag in ("convex", "constant_hessian", "differentiable", "hessian_sign", "is_multiclass"):
-        if inst is not None and hasattr(inst, flag):
+        if hasattr(inst, flag):
             info[flag] = getattr(inst, flag)
-    info["from_proba"] = inst is not None and hasattr(inst, "loss_from_proba")
+    info["supports_positives"] = cls.supports_positives
+    info["from_proba"] = hasattr(inst, "loss_from_proba")
     return info
 
 
@@ -212,7 +267,7 @@ def _describe(name: str, cls: Any) -> dict[str, Any]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_(as_json: bool) -> None:
-    """The registered losses with their parameters (and defaults) and conventions.
+    """The registered losses with their parameters (range and default) and conventions.
 
     Conventions: alpha weights the positives (y = 1 gets alpha, y = 0 gets 1 - alpha);
     half_squared_error is r^2 / 2 (gradient r), squared_error is r^2 (gradient 2 r).
@@ -222,13 +277,14 @@ def list_(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
     for r in rows:
-        params = ", ".join(f"{k}={v!r}" for k, v in r["params"].items()) or "-"
         flags = ", ".join(
             f"{k}={r[k]}" for k in ("convex", "hessian_sign", "constant_hessian") if k in r
         )
-        click.echo(f"{r['name']:<22} {r['class']:<22} params: {params}")
-        click.echo(f"{'':<22} link {r['link']}; {r['labels']}")
+        click.echo(f"{r['name']:<22} {r['class']}; link {r['link']}; {r['labels']}")
+        for doc in r["param_docs"].values():
+            click.echo(f"{'':<22} --{doc}")
         extra = "; loss_from_proba" if r["from_proba"] else ""
+        extra += "; reduction positives" if r["supports_positives"] else ""
         click.echo(f"{'':<22} {flags}{extra}")
     click.echo(
         "alpha weights the positives: y = 1 gets alpha, y = 0 gets 1 - alpha (alpha=None: no "
@@ -242,9 +298,9 @@ def list_(as_json: bool) -> None:
 @cli.command(
     short_help="Value, gradient and Hessian curves of a loss to PNG/SVG/PDF.",
     options_metavar="[OPTIONS] [--PARAM VALUE ...]",
-    context_settings={**_CONTEXT, "ignore_unknown_options": True, "allow_extra_args": True},
+    context_settings=_PARAMS_CONTEXT,
+    epilog=_PARAMS_HELP,
 )
-@click.argument("loss_name", metavar="LOSS")
 @click.option(
     "--out",
     "out",
@@ -258,70 +314,53 @@ def list_(as_json: bool) -> None:
     nargs=2,
     type=float,
     default=None,
-    help="Range of the raw prediction (logit or residual). [default: -6 6]",
+    metavar="LO HI",
+    help="Finite range of the raw prediction (logit or residual). [default: -6 6]",
 )
 @click.option("--points", type=click.IntRange(10, 100000), default=801, show_default=True)
 @click.pass_context
 def plot(
     ctx: click.Context,
-    loss_name: str,
     out: Path | None,
     zrange: tuple[float, float] | None,
     points: int,
 ) -> None:
     """Value, gradient and Hessian of LOSS against the raw prediction, to PNG/SVG/PDF.
 
-    Loss parameters follow as options, e.g. ``losslab plot focal --gamma 2 --alpha 0.25``.
+    Usage: losslab plot [OPTIONS] [--PARAM VALUE ...] LOSS [--PARAM VALUE ...], e.g.
+    ``losslab plot focal --gamma 2 --alpha 0.25`` or ``losslab plot --gamma 2 focal``.
     Binary losses are drawn for y = 1 and y = 0 against the logit; regression losses against
-    the residual r = prediction - y; multiclass losses for K = 2, raw = (z, 0), class 0.
+    the residual r = prediction - y; multiclass losses for K = 2, raw = (z, 0), class 0. The
+    titles name every parameter, defaults included.
     """
-    params, rest = _split_params(ctx.args)
-    if rest:
-        raise _fail(f"unexpected argument(s): {' '.join(rest)}")
-    loss = _get_loss(loss_name, params)
+    raw, rest = _split_params(ctx.args)
+    if not rest:
+        raise _fail(f"missing LOSS; one of: {', '.join(sorted(losslab.LOSSES))}")
+    if len(rest) > 1:
+        raise _fail(f"one LOSS expected, got: {' '.join(rest)}")
+    loss_name = rest[0]
+    loss = _make_loss(loss_name, raw, ctx.command)
     out = out if out is not None else Path(f"{loss_name}.png")
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in {"png", "svg", "pdf"}:
         raise _fail(f"output must end in .png, .svg or .pdf, got {out.name!r}")
     lo, hi = zrange if zrange is not None else (-6.0, 6.0)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise _fail(f"--range needs two finite numbers LO HI, got {lo} {hi}")
     if not lo < hi:
         raise _fail(f"--range needs LO < HI, got {lo} {hi}")
     z = np.linspace(lo, hi, points)
+    curves, xlabel = _curves(loss, z)
 
     from losslab.lab._common import new_figure
 
     fig, axes = new_figure(1, 3, width=13, height=3.8)
-    family = type(loss.link).__name__
-    curves: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []
-    try:
-        if getattr(loss, "is_multiclass", False):
-            raw = np.stack([z, np.zeros_like(z)], axis=1)
-            y = np.zeros(z.size)
-            v, g, h = loss.loss_gradient_hessian(y, raw)
-            curves.append(
-                ("class 0, raw = (z, 0)", np.asarray(v), np.asarray(g)[:, 0], np.asarray(h)[:, 0])
-            )
-            xlabel = "z (logit of class 0 minus logit of class 1)"
-        elif family == "LogitLink":
-            for yv in (1.0, 0.0):
-                v, g, h = loss.loss_gradient_hessian(np.full_like(z, yv), z)
-                curves.append((f"y = {yv:g}", np.asarray(v), np.asarray(g), np.asarray(h)))
-            xlabel = "logit z"
-        else:
-            v, g, h = loss.loss_gradient_hessian(np.zeros_like(z), z)
-            curves.append(("y = 0", np.asarray(v), np.asarray(g), np.asarray(h)))
-            xlabel = "residual r = prediction - y"
-    except (ValueError, TypeError) as exc:
-        raise _fail(str(exc)) from None
-    titles = ("value", "gradient", "Hessian")
     for k, (label, *vals) in enumerate(curves):
         for ax, val in zip(axes[0], vals, strict=True):
             ax.plot(z, val, color=f"C{k}", label=label)
-    desc = ", ".join(f"{k}={v}" for k, v in params.items())
-    for ax, title in zip(axes[0], titles, strict=True):
-        ax.set_title(
-            f"{loss_name}({desc}): {title}" if desc else f"{loss_name}: {title}", fontsize=10
-        )
+    title = _loss_title(loss_name, loss)
+    for ax, what in zip(axes[0], ("value", "gradient", "Hessian"), strict=True):
+        ax.set_title(f"{title}: {what}", fontsize=10)
         ax.set_xlabel(xlabel)
         ax.axhline(0, color="0.8", lw=0.8, zorder=0)
         ax.legend(fontsize=8)
@@ -335,152 +374,307 @@ def plot(
     click.echo(f"wrote {out}")
 
 
+def _curves(loss: Any, z: np.ndarray[Any, Any]) -> tuple[list[tuple[str, Any, Any, Any]], str]:
+    """(label, value, gradient, Hessian) curves of ``loss`` over ``z``, and the x label."""
+    curves: list[tuple[str, Any, Any, Any]] = []
+    try:
+        if loss.kind == "multiclass":
+            raw = np.stack([z, np.zeros_like(z)], axis=1)
+            v, g, h = loss.loss_gradient_hessian(np.zeros(z.size), raw)
+            curves.append(
+                ("class 0, raw = (z, 0)", np.asarray(v), np.asarray(g)[:, 0], np.asarray(h)[:, 0])
+            )
+            return curves, "z (logit of class 0 minus logit of class 1)"
+        if loss.kind == "binary":
+            for yv in (1.0, 0.0):
+                v, g, h = loss.loss_gradient_hessian(np.full_like(z, yv), z)
+                curves.append((f"y = {yv:g}", np.asarray(v), np.asarray(g), np.asarray(h)))
+            return curves, "logit z"
+        v, g, h = loss.loss_gradient_hessian(np.zeros_like(z), z)
+        curves.append(("y = 0", np.asarray(v), np.asarray(g), np.asarray(h)))
+        return curves, "residual r = prediction - y"
+    except (ValueError, TypeError) as exc:
+        raise _fail(str(exc)) from None
+
+
 # --------------------------------------------------------------------------------------------
 # eval
 # --------------------------------------------------------------------------------------------
-class _Chunk:
-    """Columns of one chunk of rows: target, pred, weight (or None), and the line number of the
-    first row (1-based, header = line 1) for error messages."""
-
-    def __init__(self, y: np.ndarray, p: np.ndarray, w: np.ndarray | None, first_line: int) -> None:
-        self.y, self.p, self.w, self.first_line = y, p, w, first_line
+_REDUCTIONS = ("mean", "sum", "positives")
 
 
-def _to_float(values: list[str], col: str, file: Path, first_line: int) -> np.ndarray:
-    """Parse one column of a chunk; an empty cell becomes NaN (reported later as a NaN row)."""
-    values = [v if v.strip() else "nan" for v in values]
-    try:
-        return np.array(values, dtype=np.float64)
-    except ValueError:
-        for i, v in enumerate(values):
-            try:
-                float(v)
-            except ValueError:
-                raise _fail(
-                    f"{file}: line {first_line + i}: cannot parse {v!r} in column {col!r} as a "
-                    "number"
-                ) from None
-        raise  # pragma: no cover
+@dataclasses.dataclass
+class _Acc:
+    """Running totals of one file, group or the whole input: rows, sum(w L), sum(w), the
+    positives (sum of the labels) and the rows whose loss is infinite (the first one kept as
+    (source, 0-based row) for the message)."""
+
+    rows: int = 0
+    total: float = 0.0
+    wsum: float = 0.0
+    positives: float = 0.0
+    n_inf: int = 0
+    first_inf: tuple[Any, int] | None = None
+
+    def add(self, other: _Acc) -> None:
+        self.rows += other.rows
+        self.total += other.total
+        self.wsum += other.wsum
+        self.positives += other.positives
+        self.n_inf += other.n_inf
+        if self.first_inf is None:
+            self.first_inf = other.first_inf
 
 
-def _read_csv(
-    file: Path, cols: list[str], chunk_size: int
-) -> Iterator[tuple[list[np.ndarray], int]]:
-    try:
-        fh = open(file, newline="", encoding="utf-8")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise _fail(f"cannot open {file}: {exc.strerror or exc}") from None
-    with fh:
-        reader = csv.reader(fh)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise _fail(f"{file}: empty file (no header row)") from None
-        header = [h.strip() for h in header]
-        missing = [c for c in cols if c not in header]
-        if missing:
-            raise _fail(f"{file}: column(s) {missing} not found; columns: {header}")
-        idx = [header.index(c) for c in cols]
-        line = 2
-        buf: list[list[str]] = [[] for _ in cols]
-        start = line
-        try:
-            for row in reader:
-                if not row:
-                    line += 1
-                    continue
-                if len(row) < len(header):
-                    raise _fail(f"{file}: line {line}: {len(row)} fields, header has {len(header)}")
-                for b, i in zip(buf, idx, strict=True):
-                    b.append(row[i])
-                line += 1
-                if len(buf[0]) >= chunk_size:
-                    yield (
-                        [_to_float(b, c, file, start) for b, c in zip(buf, cols, strict=True)],
-                        start,
-                    )
-                    buf = [[] for _ in cols]
-                    start = line
-        except csv.Error as exc:
-            raise _fail(f"{file}: line {line}: {exc}") from None
-        if buf[0]:
-            yield [_to_float(b, c, file, start) for b, c in zip(buf, cols, strict=True)], start
+@dataclasses.dataclass(frozen=True)
+class _EvalSpec:
+    """What ``losslab eval`` computes: the loss, the columns and how to reduce."""
+
+    name: str
+    loss: Any
+    target: str
+    pred: str
+    weight: str | None
+    by: str | None
+    proba: bool
+    clip: float | None
+    reduction: str
+    options: Any  # losslab._io.TextOptions
+
+    @property
+    def numeric(self) -> list[str]:
+        return [self.target, self.pred, *([self.weight] if self.weight else [])]
 
 
-def _read_parquet(
-    file: Path, cols: list[str], chunk_size: int
-) -> Iterator[tuple[list[np.ndarray], int]]:
-    try:
-        pq: Any = importlib.import_module("pyarrow.parquet")
-    except ImportError:
+def _check_batch(spec: _EvalSpec, src: Any, batch: Any) -> None:
+    """One-line errors naming the line or row of the first NaN or empty cell, infinite label,
+    label outside [0, 1] (binary losses), probability outside [0, 1] (``--proba``), negative or
+    infinite weight. Each check is one vectorised pass; the position is found only on failure."""
+    from losslab._io import where
+
+    y = batch.columns[spec.target]
+    p = batch.columns[spec.pred]
+    w = batch.columns.get(spec.weight) if spec.weight else None
+
+    def fail(mask: np.ndarray[Any, Any], what: str, col: str, values: np.ndarray[Any, Any]) -> None:
+        i = int(np.argmax(mask))
         raise _fail(
-            f"{file}: reading Parquet needs pyarrow (pip install pyarrow); CSV works without it"
-        ) from None
+            f"{where(src, batch.first_row + i, spec.options)}: {what} in column {col!r} "
+            f"(value {float(values[i])!r})"
+        )
+
+    for col, values in ((spec.target, y), (spec.pred, p), (spec.weight, w)):
+        if values is not None and col is not None and np.isnan(values).any():
+            fail(np.isnan(values), "NaN or empty value", col, values)
+    if np.isinf(y).any():
+        fail(np.isinf(y), "infinite value", spec.target, y)
+    if spec.loss.kind == "binary" and (y.min() < 0 or y.max() > 1):
+        fail((y < 0) | (y > 1), "label outside [0, 1]", spec.target, y)
+    if spec.proba and (p.min() < 0 or p.max() > 1):
+        fail((p < 0) | (p > 1), "probability outside [0, 1]", spec.pred, p)
+    if w is not None and spec.weight is not None and (w.min() < 0 or np.isinf(w).any()):
+        fail((w < 0) | np.isinf(w), "negative or infinite weight", spec.weight, w)
+
+
+def _batch_values(spec: _EvalSpec, src: Any, batch: Any) -> np.ndarray[Any, Any]:
+    """The element-wise loss of one batch; a ValueError of the loss's own validation names the
+    first row that raises it (found by bisection over prefixes, on the error path only)."""
+    from losslab._io import where
+
+    y = batch.columns[spec.target]
+    p = batch.columns[spec.pred]
+
+    def compute(k: int | None = None) -> Any:
+        yy, pp = (y, p) if k is None else (y[:k], p[:k])
+        with np.errstate(all="ignore"):
+            if spec.proba:
+                return spec.loss.loss_from_proba(yy, pp, clip=spec.clip)
+            return spec.loss.loss(yy, pp)
+
     try:
-        pf = pq.ParquetFile(file)
-    except Exception as exc:  # pyarrow raises its own error types
-        raise _fail(f"{file}: cannot read as Parquet: {exc}") from None
-    names = pf.schema_arrow.names
-    missing = [c for c in cols if c not in names]
-    if missing:
-        raise _fail(f"{file}: column(s) {missing} not found; columns: {names}")
-    line = 1
-    for batch in pf.iter_batches(batch_size=chunk_size, columns=cols):
-        arrays = []
-        for c in cols:
-            col = batch.column(c)
+        return np.asarray(compute(), dtype=np.float64)
+    except (ValueError, TypeError) as exc:
+        lo, hi = 0, y.size - 1  # the smallest failing prefix ends at row lo
+        while lo < hi:
+            mid = (lo + hi) // 2
             try:
-                arrays.append(np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64))
+                compute(mid + 1)
+                lo = mid + 1
             except (ValueError, TypeError):
-                raise _fail(f"{file}: column {c!r} is not numeric ({col.type})") from None
-        yield arrays, line
-        line += batch.num_rows
+                hi = mid
+        raise _fail(f"{where(src, batch.first_row + lo, spec.options)}: {exc}") from None
 
 
-def _check_chunk(
-    ch: _Chunk,
-    file: Path,
-    target: str,
-    pred: str,
-    weight: str | None,
-    binary: bool,
-    proba: bool,
-    unit: str = "line",
+def _accumulate(
+    spec: _EvalSpec,
+    src: Any,
+    batch: Any,
+    values: np.ndarray[Any, Any],
+    per_file: _Acc,
+    groups: dict[str | None, _Acc],
 ) -> None:
-    """Raise one-line errors for NaN rows, labels outside [0, 1] (binary losses), probabilities
-    outside [0, 1], negative or infinite weights, naming the first offending line (CSV, header
-    = line 1) or row (Parquet, first row = 1)."""
+    """Add one batch to its file's totals and (with ``--by``) to its groups' totals."""
+    w = batch.columns.get(spec.weight) if spec.weight else None
+    y = batch.columns[spec.target]
+    with np.errstate(invalid="ignore", over="ignore"):  # inf * 0: handled below
+        weighted = values if w is None else w * values
+        total = float(weighted.sum())
+    inf = None
+    if not math.isfinite(total):
+        inf = np.isinf(values) if w is None else np.isinf(values) & (w != 0)
+        if w is not None:  # a zero weight drops its row, an infinite loss included
+            weighted = np.where(w != 0, weighted, 0.0)
+            total = float(weighted.sum())
+    acc = _Acc(
+        rows=values.size,
+        total=total,
+        wsum=float(values.size if w is None else w.sum()),
+        positives=float(y.sum()) if spec.reduction == "positives" else 0.0,
+    )
+    if inf is not None and inf.any():
+        acc.n_inf = int(inf.sum())
+        acc.first_inf = (src, batch.first_row + int(np.argmax(inf)))
+    per_file.add(acc)
+    if spec.by is None:
+        return
+    encoded = batch.keys.dictionary_encode()
+    names: list[str | None] = [*encoded.dictionary.to_pylist(), None]
+    idx = np.asarray(encoded.indices.fill_null(len(names) - 1).to_numpy(), dtype=np.intp)
+    m = len(names)
+    rows = np.bincount(idx, minlength=m)
+    totals = np.bincount(idx, weights=weighted, minlength=m)
+    wsums = rows.astype(np.float64) if w is None else np.bincount(idx, weights=w, minlength=m)
+    pos = np.bincount(idx, weights=y, minlength=m) if spec.reduction == "positives" else None
+    for g in np.flatnonzero(rows):
+        part = _Acc(
+            rows=int(rows[g]),
+            total=float(totals[g]),
+            wsum=float(wsums[g]),
+            positives=float(pos[g]) if pos is not None else 0.0,
+        )
+        if inf is not None:
+            mask = inf & (idx == g)
+            if mask.any():
+                part.n_inf = int(mask.sum())
+                part.first_inf = (src, batch.first_row + int(np.argmax(mask)))
+        groups.setdefault(names[g], _Acc()).add(part)
 
-    def first_bad(mask: np.ndarray, what: str, col: str, values: np.ndarray) -> None:
-        if mask.any():
-            i = int(np.argmax(mask))
-            raise _fail(
-                f"{file}: {unit} {ch.first_line + i}: {what} in column {col!r} "
-                f"(value {float(values[i])!r})"
+
+def _summary(spec: _EvalSpec, key: str, label: Any, acc: _Acc) -> dict[str, Any]:
+    """One output record; non-finite numbers are explained in ``note`` (and become null in
+    JSON and empty cells in CSV)."""
+    from losslab._io import where
+
+    mean = acc.total / acc.wsum if acc.wsum > 0 else math.nan
+    out: dict[str, Any] = {
+        key: label,
+        "rows": acc.rows,
+        "weight_sum": acc.wsum,
+        "sum": acc.total,
+        "mean": mean,
+    }
+    if spec.reduction == "positives":
+        out["positives"] = acc.positives
+    out["loss"] = {
+        "mean": mean,
+        "sum": acc.total,
+        "positives": acc.total / max(acc.positives, 1.0),
+    }[spec.reduction]
+    notes = []
+    if acc.n_inf:
+        src, row = acc.first_inf if acc.first_inf is not None else (None, 0)
+        first = f", first at {where(src, row, spec.options)}" if src is not None else ""
+        hint = " (a probability of exactly 0 or 1; --clip bounds them)" if spec.proba else ""
+        notes.append(f"the loss is infinite at {acc.n_inf} row(s){first}{hint}")
+    elif not math.isfinite(acc.total):
+        notes.append("the sum overflows float64")
+    if acc.wsum <= 0:
+        notes.append("the weights sum to 0, so the mean is undefined")
+    out["note"] = "; ".join(notes) or None
+    return out
+
+
+def _finite(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()
+    }
+
+
+class _RowsOut:
+    """``--rows-out``: the per-row loss as CSV (file, row, line, loss), written to a temporary
+    file beside the target and renamed into place only when every input was read."""
+
+    def __init__(self, path: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+
+        self.path = path
+        try:
+            fd, self.tmp = tempfile.mkstemp(
+                prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else "."
             )
+        except OSError as exc:
+            raise _fail(f"cannot write {path}: {exc.strerror or exc}") from None
+        self.fh = os.fdopen(fd, "wb")
+        self.schema = pa.schema(
+            [
+                ("file", pa.string()),
+                ("row", pa.int64()),
+                ("line", pa.int64()),
+                ("loss", pa.float64()),
+            ]
+        )
+        self.writer = pa_csv.CSVWriter(
+            self.fh, self.schema, write_options=pa_csv.WriteOptions(quoting_style="needed")
+        )
 
-    first_bad(np.isnan(ch.y), "NaN or empty value", target, ch.y)
-    first_bad(np.isnan(ch.p), "NaN or empty value", pred, ch.p)
-    first_bad(np.isinf(ch.y), "infinite value", target, ch.y)
-    if binary:
-        first_bad((ch.y < 0) | (ch.y > 1), "label outside [0, 1]", target, ch.y)
-    if proba:
-        first_bad((ch.p < 0) | (ch.p > 1), "probability outside [0, 1]", pred, ch.p)
-    if ch.w is not None and weight is not None:
-        first_bad(np.isnan(ch.w), "NaN or empty value", weight, ch.w)
-        first_bad((ch.w < 0) | np.isinf(ch.w), "negative or infinite weight", weight, ch.w)
+    def write(self, src: Any, batch: Any, values: np.ndarray[Any, Any]) -> None:
+        import pyarrow as pa
+
+        rows = np.arange(batch.first_row + 1, batch.first_row + 1 + values.size, dtype=np.int64)
+        line = pa.array(rows + 1) if src.format == "text" else pa.nulls(values.size, pa.int64())
+        files = pa.DictionaryArray.from_arrays(
+            pa.array(np.zeros(values.size, dtype=np.int32)), pa.array([src.name])
+        ).cast(pa.string())
+        table = pa.table([files, pa.array(rows), line, pa.array(values)], schema=self.schema)
+        self.writer.write_table(table)
+
+    def commit(self) -> None:
+        self.writer.close()
+        self.fh.close()
+        os.chmod(self.tmp, 0o644)
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        if not self.fh.closed:
+            self.fh.close()
+        Path(self.tmp).unlink(missing_ok=True)
+
+
+def _positives_losses() -> str:
+    return ", ".join(sorted(n for n, c in losslab.LOSSES.items() if c.supports_positives))
 
 
 @cli.command(
     "eval",
-    short_help="A loss over CSV or Parquet files of targets and predictions.",
-    options_metavar="[OPTIONS] [--PARAM VALUE ...] FILE...",
-    context_settings={**_CONTEXT, "ignore_unknown_options": True, "allow_extra_args": True},
+    short_help="A loss over CSV / TSV / Parquet files (compressed too) or stdin.",
+    options_metavar="[OPTIONS] [--PARAM VALUE ...]",
+    context_settings=_PARAMS_CONTEXT,
+    epilog=_PARAMS_HELP,
 )
 @click.option("--loss", "loss_name", required=True, help="Registered loss name (losslab list).")
 @click.option("--target", required=True, help="Column of the targets (labels).")
 @click.option("--pred", required=True, help="Column of the raw predictions (or probabilities).")
 @click.option("--weight", default=None, help="Column of the sample weights.")
+@click.option("--by", default=None, metavar="COL", help="Also report per value of this column.")
+@click.option(
+    "--reduction",
+    type=click.Choice(_REDUCTIONS),
+    default="mean",
+    show_default=True,
+    help="mean: sum(w L) / sum(w); sum: sum(w L); positives: sum(w L) / max(sum of the "
+    "labels, 1), RetinaNet's normalisation, for losses that count positives.",
+)
 @click.option(
     "--proba",
     is_flag=True,
@@ -492,15 +686,34 @@ def _check_chunk(
     default=None,
     help="With --proba: clip probabilities to [clip, 1 - clip] first.",
 )
-@click.option("--chunk-size", type=click.IntRange(1), default=100_000, show_default=True)
+@click.option(
+    "--delimiter",
+    default=None,
+    help="Field delimiter of text files (\\t for tab) [default: tab for .tsv/.tab, otherwise "
+    "found from the header line among , tab ; |].",
+)
+@click.option(
+    "--encoding",
+    default=None,
+    help="Text encoding (latin-1, cp1252, utf-16, ...) [default: UTF-8; UTF-16 when the file "
+    "starts with its byte-order mark].",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(1),
+    default=1_000_000,
+    show_default=True,
+    help="Rows per batch handed to the loss.",
+)
 @click.option(
     "--rows-out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Write the per-row loss to this CSV (file, line, loss).",
+    help="Write the per-row loss to this CSV (file, row, line, loss).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the summary as CSV.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar (shown on a terminal).")
 @click.pass_context
 def eval_(
     ctx: click.Context,
@@ -508,146 +721,308 @@ def eval_(
     target: str,
     pred: str,
     weight: str | None,
+    by: str | None,
+    reduction: str,
     proba: bool,
     clip: float | None,
+    delimiter: str | None,
+    encoding: str | None,
     chunk_size: int,
     rows_out: Path | None,
     as_json: bool,
+    as_csv: bool,
     no_progress: bool,
 ) -> None:
-    """A loss over FILE... (CSV, or Parquet with pyarrow) of targets and predictions.
+    """A loss over FILE... of targets and predictions; ``-`` reads standard input.
 
-    Streams each file in chunks; prints per-file and total row count, sum and (weighted) mean
-    of the loss. Loss parameters follow as options (``--gamma 2``), the files as arguments:
+    \b
+    Formats: CSV, TSV and other delimited text, in any encoding, compressed with gzip, bz2,
+    zstd or xz (found from the bytes, not the name), and Parquet. A FILE may be a glob
+    pattern ('data/*.csv.gz', '**' recursive) or a directory. Prints per file (or per group,
+    --by) and in total the rows, the sum of the loss and the reduced loss; errors name the
+    file and the line (text, header = line 1) or row (Parquet).
 
+    \b
         losslab eval --loss focal --gamma 2 --target y --pred logit data.csv
+        zcat part*.csv.gz | losslab eval --loss huber --delta 2 --target y --pred f -
     """
-    params, files = _split_params(ctx.args)
+    from losslab import _io
+
+    raw, files = _split_params(ctx.args)
     if not files:
-        raise _fail("no input FILE given")
-    loss = _get_loss(loss_name, params)
-    if getattr(loss, "is_multiclass", False):
+        raise _fail("no input FILE given (use - for standard input)")
+    if as_json and as_csv:
+        raise _fail("--json and --csv exclude each other")
+    loss = _make_loss(loss_name, raw, ctx.command)
+    if loss.kind == "multiclass":
         raise _fail(f"{loss_name} is a multiclass loss; eval takes one prediction column")
-    binary = type(loss.link).__name__ == "LogitLink"
     if proba and not hasattr(loss, "loss_from_proba"):
         raise _fail(f"--proba needs a loss with loss_from_proba (log_loss, focal), not {loss_name}")
     if clip is not None and not proba:
         raise _fail("--clip only applies with --proba")
-    paths = [Path(f) for f in files]
-    for p in paths:
-        if not p.is_file():
-            raise _fail(f"file not found: {p}")
-    cols = [target, pred] + ([weight] if weight else [])
-
-    from tqdm import tqdm
-
-    # rows are counted as they stream (the total is not known without reading the files)
-    bar = tqdm(
-        unit=" rows", unit_scale=True, disable=no_progress, desc="losslab eval", file=sys.stderr
-    )
-    rows_fh = None
-    tmp_rows: str | None = None
-    if rows_out is not None:
-        try:
-            fd, tmp_rows = tempfile.mkstemp(
-                prefix=f".{rows_out.name}.",
-                suffix=".tmp",
-                dir=rows_out.parent if str(rows_out.parent) else ".",
-            )
-        except OSError as exc:
-            raise _fail(f"cannot write {rows_out}: {exc.strerror or exc}") from None
-        rows_fh = os.fdopen(fd, "w", newline="", encoding="utf-8")
-        rows_fh.write("file,line,loss\n")
-    summary: list[dict[str, Any]] = []
-    try:
-        for path in paths:
-            parquet = path.suffix.lower() in {".parquet", ".pq"}
-            reader = _read_parquet if parquet else _read_csv
-            n_rows, total, wsum = 0, 0.0, 0.0
-            for arrays, first_line in reader(path, cols, chunk_size):
-                ch = _Chunk(arrays[0], arrays[1], arrays[2] if weight else None, first_line)
-                unit = "row" if parquet else "line"
-                _check_chunk(ch, path, target, pred, weight, binary, proba, unit)
-                try:
-                    with np.errstate(all="ignore"):
-                        if proba:
-                            values = np.asarray(loss.loss_from_proba(ch.y, ch.p, clip=clip))
-                        else:
-                            values = np.asarray(loss.loss(ch.y, ch.p))
-                except (ValueError, TypeError) as exc:
-                    raise _fail(
-                        f"{path}: {unit}s {first_line}-{first_line + ch.y.size - 1}: {exc}"
-                    ) from None
-                w = ch.w if ch.w is not None else np.ones_like(values)
-                total += float(np.sum(w * values))
-                wsum += float(np.sum(w))
-                n_rows += int(values.size)
-                bar.update(int(values.size))
-                if rows_fh is not None:
-                    lines = np.arange(first_line, first_line + values.size)
-                    rows_fh.writelines(
-                        f"{path},{ln},{v!r}\n"
-                        for ln, v in zip(lines.tolist(), values.tolist(), strict=True)
-                    )
-            if n_rows == 0:
-                raise _fail(f"{path}: no data rows")
-            summary.append(
-                {
-                    "file": str(path),
-                    "rows": n_rows,
-                    "sum": total,
-                    "weight_sum": wsum,
-                    "mean": total / wsum if wsum > 0 else float("nan"),
-                }
-            )
-        if rows_fh is not None and tmp_rows is not None and rows_out is not None:
-            rows_fh.close()
-            rows_fh = None
-            os.replace(tmp_rows, rows_out)
-            tmp_rows = None
-    finally:
-        bar.close()
-        if rows_fh is not None:
-            rows_fh.close()
-        if tmp_rows is not None:
-            Path(tmp_rows).unlink(missing_ok=True)
-    tot_sum = sum(s["sum"] for s in summary)
-    tot_w = sum(s["weight_sum"] for s in summary)
-    total_row = {
-        "file": "TOTAL",
-        "rows": sum(s["rows"] for s in summary),
-        "sum": tot_sum,
-        "weight_sum": tot_w,
-        "mean": tot_sum / tot_w if tot_w > 0 else float("nan"),
-    }
-    if as_json:
-        click.echo(
-            json.dumps(
-                {"loss": loss_name, "params": params, "files": summary, "total": total_row},
-                indent=2,
-            )
+    if reduction == "positives" and not loss.supports_positives:
+        raise _fail(
+            f"--reduction positives needs a loss that counts positives ({_positives_losses()}), "
+            f"not {loss_name}"
         )
+    options = _text_options(delimiter, encoding)
+    spec = _EvalSpec(loss_name, loss, target, pred, weight, by, proba, clip, reduction, options)
+    try:
+        sources = _io.expand_inputs(files)
+    except _io.InputError as exc:
+        raise _fail(str(exc)) from None
+    files_acc, groups = _run_eval(spec, sources, chunk_size, rows_out, no_progress)
+    _print_summary(spec, files_acc, groups, as_json=as_json, as_csv=as_csv)
+
+
+def _text_options(delimiter: str | None, encoding: str | None) -> Any:
+    import codecs
+
+    from losslab._io import TextOptions
+
+    if delimiter is not None:
+        delimiter = {"\\t": "\t", "tab": "\t", "TAB": "\t"}.get(delimiter, delimiter)
+        if len(delimiter) != 1 or delimiter in '\r\n"':
+            raise _fail(f"--delimiter must be one character (\\t for tab), got {delimiter!r}")
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise _fail(f"--encoding: unknown encoding {encoding!r}") from None
+    return TextOptions(delimiter=delimiter, encoding=encoding)
+
+
+def _run_eval(
+    spec: _EvalSpec,
+    sources: Sequence[Any],
+    chunk_size: int,
+    rows_out: Path | None,
+    no_progress: bool,
+) -> tuple[list[tuple[Any, _Acc]], dict[str | None, _Acc]]:
+    """Read every source in batches, check and evaluate them, and total per file and group."""
+    from losslab import _io
+
+    bar: Any = None
+    if not no_progress and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(unit=" rows", unit_scale=True, desc="losslab eval", file=sys.stderr)
+    writer = _RowsOut(rows_out) if rows_out is not None else None
+    per_file: list[tuple[Any, _Acc]] = []
+    groups: dict[str | None, _Acc] = {}
+    try:
+        for src in sources:
+            acc = _Acc()
+            for batch in _io.read_batches(src, spec.numeric, spec.by, spec.options, chunk_size):
+                if batch.size == 0:
+                    continue
+                _check_batch(spec, src, batch)
+                values = _batch_values(spec, src, batch)
+                _accumulate(spec, src, batch, values, acc, groups)
+                if writer is not None:
+                    writer.write(src, batch, values)
+                if bar is not None:
+                    bar.update(values.size)
+            if acc.rows == 0:
+                raise _fail(f"{src.name}: no data rows")
+            per_file.append((src, acc))
+        if writer is not None:
+            writer.commit()
+            writer = None
+    except _io.InputError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"cannot write {rows_out}: {exc.strerror or exc}") from None
+    finally:
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.discard()
+    return per_file, groups
+
+
+def _print_summary(
+    spec: _EvalSpec,
+    per_file: list[tuple[Any, _Acc]],
+    groups: dict[str | None, _Acc],
+    *,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    total = _Acc()
+    for _, acc in per_file:
+        total.add(acc)
+    files = [_summary(spec, "file", src.name, acc) for src, acc in per_file]
+    keys = sorted(groups, key=lambda k: (k is None, k or ""))
+    grouped = [_summary(spec, "group", k, groups[k]) for k in keys]
+    total_row = _summary(spec, "file", "TOTAL", total)
+    if as_json:
+        out: dict[str, Any] = {
+            "loss": spec.name,
+            "params": _values(spec.loss),
+            "reduction": spec.reduction,
+            "files": [_finite(r) for r in files],
+        }
+        if spec.by is not None:
+            out["by"] = spec.by
+            out["groups"] = [_finite(r) for r in grouped]
+        out["total"] = _finite(total_row)
+        click.echo(json.dumps(out, indent=2, allow_nan=False, default=list))
         return
-    width = max(len("file"), *(len(s["file"]) for s in summary), len("TOTAL"))
-    click.echo(f"{'file':<{width}}  {'rows':>10}  {'sum':>16}  {'mean':>14}")
-    for s in [*summary, total_row]:
-        click.echo(f"{s['file']:<{width}}  {s['rows']:>10}  {s['sum']:>16.8g}  {s['mean']:>14.8g}")
+    if as_csv:
+        _print_csv(spec, files, grouped, total_row)
+        return
+    shown = grouped if spec.by is not None else files
+    key = "group" if spec.by is not None else "file"
+    labels = [_label(r[key]) for r in shown]
+    width = max(len(key), len("TOTAL"), *(len(s) for s in labels))
+    col = spec.reduction
+    click.echo(f"{_loss_title(spec.name, spec.loss)}, reduction {col}")
+    click.echo(f"{key:<{width}}  {'rows':>10}  {'sum':>16}  {col:>14}")
+    for label, r in [*zip(labels, shown, strict=True), ("TOTAL", total_row)]:
+        click.echo(f"{label:<{width}}  {r['rows']:>10}  {r['sum']:>16.8g}  {r['loss']:>14.8g}")
+    for label, r in [*zip(labels, shown, strict=True), ("TOTAL", total_row)]:
+        if r["note"]:
+            click.echo(f"note: {label}: {r['note']}")
+
+
+def _label(value: Any) -> str:
+    return "(null)" if value is None else str(value)
+
+
+def _print_csv(
+    spec: _EvalSpec,
+    files: list[dict[str, Any]],
+    grouped: list[dict[str, Any]],
+    total_row: dict[str, Any],
+) -> None:
+    fields = ["kind", "name", "rows", "weight_sum", "sum", "mean"]
+    if spec.reduction == "positives":
+        fields.append("positives")
+    fields += ["loss", "note"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(fields)
+    records = [("file", r["file"], r) for r in files]
+    records += [("group", r["group"], r) for r in grouped]
+    records.append(("total", "TOTAL", total_row))
+    for kind, name, r in records:
+        cells: list[Any] = [kind, "" if name is None else name]
+        for f in fields[2:]:
+            v = r.get(f)
+            cells.append("" if v is None or (isinstance(v, float) and not math.isfinite(v)) else v)
+        writer.writerow(cells)
+    click.echo(buf.getvalue(), nl=False)
 
 
 # --------------------------------------------------------------------------------------------
-# bench (from losslab.bench, when that module exists)
+# bench
 # --------------------------------------------------------------------------------------------
-def _register_bench() -> None:
+def _elementwise_losses() -> list[str]:
+    """Every registered loss with one prediction per row (from the registry)."""
+    return sorted(n for n, c in losslab.LOSSES.items() if c.kind != "multiclass")
+
+
+def _parse_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(float(s)) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise _fail(
+            f"--sizes: expected comma-separated numbers such as 1e6, got {text!r}"
+        ) from None
+    if not sizes or min(sizes) < 1:
+        raise _fail(f"--sizes: expected sizes >= 1, got {text!r}")
+    return sizes
+
+
+def _best_time(fn: Callable[[], Any], repeats: int) -> float:
+    fn()  # compilation, warm caches
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+@cli.command(
+    short_help="Time the losses on this machine: fused kernels against the generic path.",
+    context_settings=_CONTEXT,
+)
+@click.option("--sizes", default="1e6", show_default=True, help="Comma-separated sizes.")
+@click.option(
+    "--dtype", type=click.Choice(["float32", "float64"]), default="float64", show_default=True
+)
+@click.option("--repeats", type=click.IntRange(1), default=5, show_default=True)
+@click.option(
+    "--loss",
+    "only",
+    multiple=True,
+    metavar="NAME",
+    help="Time only this loss (repeatable) [default: every element-wise loss in the registry].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the timings as JSON.")
+def bench(sizes: str, dtype: str, repeats: int, only: tuple[str, ...], as_json: bool) -> None:
+    """Time value + gradient + Hessian (loss_gradient_hessian) of every element-wise loss with
+    the fused kernels and with the generic array-API path, next to a memory floor (copying the
+    inputs into as many new arrays as the call returns). Best of --repeats after one warm-up
+    call (which compiles the kernels).
+
+    The side-by-side benchmark against NumPy, scikit-learn, torch and optax, with its
+    performance targets, is benchmarks/kernels.py in the source repository.
+    """
     import importlib.util
 
-    try:
-        if importlib.util.find_spec("losslab.bench") is None:
-            return
-        from losslab.bench import bench  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
+    names = list(only) or _elementwise_losses()
+    for name in names:
+        _loss_class(name)
+    has_numba = importlib.util.find_spec("numba") is not None
+    rng = np.random.default_rng(0)
+    records: list[dict[str, Any]] = []
+    for n in _parse_sizes(sizes):
+        for name in names:
+            loss = losslab.get_loss(name)
+            if loss.kind == "binary":
+                y = (rng.random(n) < 0.1).astype(dtype)
+                z = rng.normal(0.0, 3.0, n).astype(dtype)
+            else:
+                y = rng.normal(0.0, 1.0, n).astype(dtype)
+                z = (y + rng.normal(0.0, 1.0, n)).astype(dtype)
+
+            def floor(y: Any = y, z: Any = z) -> Any:
+                extra = np.empty_like(z)
+                extra.fill(0)
+                return y.copy(), z.copy(), extra
+
+            def run(kernels: bool, loss: Any = loss, y: Any = y, z: Any = z) -> Any:
+                with losslab.config_context(use_kernels=kernels):
+                    return loss.loss_gradient_hessian(y, z)
+
+            t_floor = _best_time(floor, repeats)
+            t_fused = _best_time(lambda: run(True), repeats)
+            t_generic = _best_time(lambda: run(False), repeats)
+            records.append(
+                {
+                    "loss": name,
+                    "n": n,
+                    "dtype": dtype,
+                    "floor_s": t_floor,
+                    "fused_s": t_fused,
+                    "generic_s": t_generic,
+                }
+            )
+    if as_json:
+        click.echo(json.dumps({"numba": has_numba, "results": records}, indent=2))
         return
-    if isinstance(bench, click.Command):
-        cli.add_command(bench, "bench")
-
-
-_register_bench()
+    click.echo(
+        f"{'loss':<20} {'n':>8} {'floor s':>10} {'fused s':>10} {'generic s':>10} "
+        f"{'generic/fused':>14} {'fused/floor':>12}"
+    )
+    for r in records:
+        click.echo(
+            f"{r['loss']:<20} {r['n']:>8.0e} {r['floor_s']:>10.4g} {r['fused_s']:>10.4g} "
+            f"{r['generic_s']:>10.4g} {r['generic_s'] / r['fused_s']:>14.2f} "
+            f"{r['fused_s'] / r['floor_s']:>12.2f}"
+        )
+    if not has_numba:
+        click.echo("numba is not installed: the fused kernels are off (pip install numba).")
