@@ -31,7 +31,9 @@ from distributed import Client, LocalCluster
 
 import losslab
 import losslab.lightgbm as ll
+import losslab.lightgbm.dask as lld
 import losslab.xgboost as lx
+import losslab.xgboost.dask as lxd
 
 # lightgbm.dask (4.7) warns on every fit because get_params() always holds n_jobs.
 pytestmark = pytest.mark.filterwarnings("ignore:Parameter n_jobs will be ignored:UserWarning")
@@ -100,7 +102,7 @@ def test_xgboost_dask_log_loss_matches_builtin_dask(
     dw = data["dw"] if weighted else None
     ref = _fit(xgboost.dask.DaskXGBClassifier(**XGB_OPTS), client, data["dX"], data["dy"], dw)
     ours = _fit(
-        lx.DaskXGBClassifier(loss="log_loss", **XGB_OPTS), client, data["dX"], data["dy"], dw
+        lxd.DaskXGBClassifier(loss="log_loss", **XGB_OPTS), client, data["dX"], data["dy"], dw
     )
     proba = ours.predict_proba(data["dX"]).compute()
     np.testing.assert_allclose(proba, ref.predict_proba(data["dX"]).compute(), atol=1e-5)
@@ -111,7 +113,7 @@ def test_xgboost_dask_log_loss_matches_builtin_dask(
         xgboost.dask.DaskXGBRegressor(**XGB_OPTS), client, data["dX"], data["dy_reg"], dw
     )
     reg = _fit(
-        lx.DaskXGBRegressor(loss="half_squared_error", **XGB_OPTS),
+        lxd.DaskXGBRegressor(loss="half_squared_error", **XGB_OPTS),
         client,
         data["dX"],
         data["dy_reg"],
@@ -129,7 +131,7 @@ def test_lightgbm_dask_log_loss_matches_builtin_dask(
     dw = data["dw"] if weighted else None
     ref = _fit(lightgbm.dask.DaskLGBMClassifier(**LGB_OPTS), client, data["dX"], data["dy"], dw)
     ours = _fit(
-        ll.DaskLGBMClassifier(loss="log_loss", **LGB_OPTS), client, data["dX"], data["dy"], dw
+        lld.DaskLGBMClassifier(loss="log_loss", **LGB_OPTS), client, data["dX"], data["dy"], dw
     )
     proba = ours.predict_proba(data["dX"]).compute()
     _close_on_average(proba, ref.predict_proba(data["dX"]).compute())
@@ -138,7 +140,7 @@ def test_lightgbm_dask_log_loss_matches_builtin_dask(
         lightgbm.dask.DaskLGBMRegressor(**LGB_OPTS), client, data["dX"], data["dy_reg"], dw
     )
     reg = _fit(
-        ll.DaskLGBMRegressor(loss="half_squared_error", **LGB_OPTS),
+        lld.DaskLGBMRegressor(loss="half_squared_error", **LGB_OPTS),
         client,
         data["dX"],
         data["dy_reg"],
@@ -154,10 +156,10 @@ def test_distributed_focal_agrees_with_single_machine(
 ) -> None:
     focal = losslab.get_loss("focal", gamma=2.0)
     if lib == "xgboost":
-        dist = lx.DaskXGBClassifier(loss=focal, **XGB_OPTS)
+        dist = lxd.DaskXGBClassifier(loss=focal, **XGB_OPTS)
         single = lx.XGBClassifier(loss=focal, **XGB_OPTS)
     else:
-        dist = ll.DaskLGBMClassifier(loss=focal, **LGB_OPTS)
+        dist = lld.DaskLGBMClassifier(loss=focal, **LGB_OPTS)
         single = ll.LGBMClassifier(loss=focal, n_jobs=1, **LGB_OPTS)
     _fit(dist, client, data["dX"], data["dy"], data["dw"])
     single.fit(data["X"], data["y"], sample_weight=data["w"])
@@ -204,8 +206,8 @@ def test_dask_multiclass_softmax_focal(client: Client, data: dict[str, Any]) -> 
     dX = da.from_array(X, chunks=(N // 2, 5))
     dk = da.from_array(k, chunks=N // 2)
     for est in (
-        lx.DaskXGBClassifier(loss="softmax_focal", **XGB_OPTS),
-        ll.DaskLGBMClassifier(loss="softmax_focal", **LGB_OPTS),
+        lxd.DaskXGBClassifier(loss="softmax_focal", **XGB_OPTS),
+        lld.DaskLGBMClassifier(loss="softmax_focal", **LGB_OPTS),
     ):
         _fit(est, client, dX, dk, None)
         proba = est.predict_proba(dX).compute()

@@ -55,80 +55,63 @@ score and add it back at prediction time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+import json
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
-from losslab.losses import Loss, get_loss
+from losslab.losses import POLICY_NAMES, HessianPolicy, Loss, get_loss
 
 __all__ = [
+    "OWN_PARAMS",
     "POLICY_NAMES",
     "BoostingObjective",
+    "FitPlan",
     "HessianPolicy",
     "LossAdapter",
     "SklearnLossMixin",
+    "builtin_route",
     "check_classifier_loss",
+    "check_policy",
     "check_y",
+    "dask_label_summary",
+    "dask_labels",
+    "dask_proba",
     "default_policy",
+    "encode_labels",
     "is_focal_like",
+    "is_own_param",
+    "merge_summaries",
     "n_rows",
     "not_fitted",
+    "plan_from_attributes",
     "proba_from_margin",
     "resolve_loss",
     "resolve_policy",
+    "summarise_labels",
 ]
 
-PolicyName = Literal["exact", "floor", "gauss_newton", "constant"]
-_MAJORISED = ("pseudo_huber", "log_cosh")
-"""Losses whose positive Hessian decays to 0 far from the optimum: default ``constant`` 1."""
-POLICY_NAMES: tuple[str, ...] = ("exact", "floor", "gauss_newton", "constant")
 
-
-@dataclass(frozen=True)
-class HessianPolicy:
-    """A named rule that turns the exact Hessian into the one handed to the booster.
-
-    Parameters
-    ----------
-    name : {"exact", "floor", "gauss_newton", "constant"}
-        See the module docstring.
-    floor : float, default 1e-6
-        Lower bound of the ``"floor"`` policy (``max(h, floor)``), > 0.
-    value : float, default 1.0
-        The Hessian of the ``"constant"`` policy, > 0.
-
-    Raises
-    ------
-    ValueError
-        Unknown name, or ``floor`` / ``value`` not a finite positive number.
-    """
-
-    name: PolicyName
-    floor: float = 1e-6
-    value: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.name not in POLICY_NAMES:
-            raise ValueError(f"hessian policy must be one of {POLICY_NAMES}, got {self.name!r}")
-        for field in ("floor", "value"):
-            v = float(getattr(self, field))
-            if not np.isfinite(v) or v <= 0:
-                raise ValueError(f"hessian policy {field} must be finite and > 0, got {v!r}")
-            object.__setattr__(self, field, v)
-
-    def check(self, loss: Loss) -> None:
-        """Raise ValueError if this policy cannot be used with ``loss``."""
-        if self.name == "exact" and loss.hessian_sign == "zero":
-            raise ValueError(
-                f"hessian='exact' is unusable for {loss.name}: its Hessian is 0 almost "
-                "everywhere and no tree would split; use 'constant'"
-            )
-        if self.name == "gauss_newton" and loss.link.name not in ("logit", "softmax"):
-            raise ValueError(
-                f"hessian='gauss_newton' needs a loss on the logit or softmax link, "
-                f"not {loss.name} ({loss.link.name} link)"
-            )
+def check_policy(policy: HessianPolicy, loss: Loss) -> None:
+    """Raise ValueError if ``loss`` does not offer ``policy`` (:attr:`Loss.hessian_policies`):
+    ``exact`` for a Hessian that is 0 almost everywhere, ``gauss_newton`` off the logit and
+    softmax links."""
+    offered = [p.name for p in loss.hessian_policies]
+    if policy.name in offered:
+        return
+    if policy.name == "exact":
+        raise ValueError(
+            f"hessian='exact' is unusable for {loss.name}: its Hessian is 0 almost "
+            "everywhere and no tree would split; use 'constant'"
+        )
+    raise ValueError(
+        f"hessian={policy.name!r} is not offered by {loss.name} ({loss.link.name} link; "
+        f"'gauss_newton' needs a loss on the logit or softmax link); it offers "
+        f"{', '.join(offered)}"
+    )
 
 
 def is_focal_like(loss: Loss) -> bool:
@@ -137,24 +120,13 @@ def is_focal_like(loss: Loss) -> bool:
 
 
 def default_policy(loss: Loss) -> HessianPolicy:
-    """The default Hessian policy of ``loss`` (table in the module docstring).
+    """The default Hessian policy of ``loss``: the first of :attr:`Loss.hessian_policies`.
 
     ``"exact"`` where the Hessian is positive and bounded away from 0, ``"gauss_newton"`` for
     focal losses with gamma > 0, ``"constant"`` (1) for absolute error, pinball, pseudo-Huber
     and log-cosh, ``"floor"`` (1) for Huber.
     """
-    sign = loss.hessian_sign
-    if loss.name in _MAJORISED:
-        return HessianPolicy("constant", value=1.0)
-    if sign == "indefinite" and loss.link.name in ("logit", "softmax"):
-        return HessianPolicy("gauss_newton")
-    if sign == "indefinite":
-        return HessianPolicy("floor")
-    if sign == "zero":
-        return HessianPolicy("constant", value=1.0)
-    if sign == "nonnegative":
-        return HessianPolicy("floor", floor=1.0)
-    return HessianPolicy("exact")
+    return loss.hessian_policies[0]
 
 
 def resolve_loss(loss: Loss | str) -> Loss:
@@ -198,7 +170,7 @@ def resolve_policy(loss: Loss, hessian: HessianPolicy | str | None) -> HessianPo
         raise TypeError(
             f"hessian must be a policy name, a HessianPolicy or None, got {type(hessian).__name__}"
         )
-    policy.check(loss)
+    check_policy(policy, loss)
     return policy
 
 
@@ -363,7 +335,10 @@ class LossAdapter:
     def init_score(self, y_true: Any, sample_weight: Any = None) -> np.ndarray[Any, Any]:
         """``fit_intercept_only`` as a float64 array: shape () or (K,) for softmax losses."""
         w = self._weights(sample_weight)
-        return np.asarray(self.loss.fit_intercept_only(np.asarray(y_true), w), dtype=np.float64)
+        y = np.asarray(y_true)
+        if self.loss.kind != "regression" and y.ndim == 1:
+            y, w = summarise_labels(y, w)  # a few distinct labels: the 1-D solve is instant
+        return np.asarray(self.loss.fit_intercept_only(y, w), dtype=np.float64)
 
     def init_margin(self, init: np.ndarray[Any, Any], n: int) -> np.ndarray[Any, Any]:
         """The init score repeated for n rows: (n,) or (n, K)."""
@@ -488,6 +463,26 @@ def check_classifier_loss(loss: Loss, n_classes: int, regressor: str) -> None:
         )
 
 
+def encode_labels(classes: np.ndarray[Any, Any], y: Any, what: str) -> np.ndarray[Any, Any]:
+    """Indices of ``y``'s labels in the sorted ``classes`` of a fitted classifier.
+
+    Raises
+    ------
+    ValueError
+        A label of ``y`` (``what`` names it, e.g. ``"eval_set"``) that is not in ``classes``,
+        NaN included: its loss would be meaningless.
+    """
+    arr = np.asarray(y).reshape(-1)
+    idx = np.searchsorted(classes, arr)
+    unseen = classes[np.minimum(idx, classes.shape[0] - 1)] != arr
+    if np.any(unseen):
+        raise ValueError(
+            f"{what} has labels never seen in training: {np.unique(arr[unseen])[:5].tolist()}; "
+            f"the classes are {classes.tolist()}"
+        )
+    return idx
+
+
 def proba_from_margin(loss: Loss, margin: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """Class probabilities (n, K) from margins: the loss's inverse link.
 
@@ -503,29 +498,274 @@ def proba_from_margin(loss: Loss, margin: np.ndarray[Any, Any]) -> np.ndarray[An
     return np.stack([p0, p1], axis=1)
 
 
+# ----------------------------------------------------------------------------- label summaries
+def summarise_labels(
+    y: Any, sample_weight: Any = None
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The distinct values of 1-D ``y`` and the summed weight of each (sorted by value).
+
+    ``sum_i w_i L(y_i, c) = sum_u W_u L(u, c)``, so ``fit_intercept_only(values, weights)``
+    equals ``fit_intercept_only(y, w)`` for every element-wise and class-index loss while
+    touching each row once: hard 0/1 labels by two masks, other labels by ``np.unique``.
+    NaN labels stay in ``values`` (``fit_intercept_only`` then raises).
+    """
+    y = np.asarray(y).reshape(-1)
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+    if w is None or w.size == 0:  # XGBoost hands over an empty array for "no weights"
+        w = np.ones(y.shape[0])
+    if w.shape != y.shape:
+        raise ValueError(f"sample_weight must have shape {y.shape}, got {w.shape}")
+    if y.dtype.kind in "biuf":
+        ones = y == 1
+        zeros = y == 0
+        n_ones = int(np.count_nonzero(ones))
+        if n_ones + int(np.count_nonzero(zeros)) == y.shape[0]:
+            present = [v for v, n in ((0, y.shape[0] - n_ones), (1, n_ones)) if n > 0]
+            totals = {0: float(np.sum(w[zeros])), 1: float(np.sum(w[ones]))}
+            return np.asarray(present, dtype=y.dtype), np.asarray([totals[v] for v in present])
+    values, inverse = np.unique(y, return_inverse=True)
+    return values, np.bincount(inverse.reshape(-1), weights=w, minlength=values.shape[0])
+
+
+def merge_summaries(
+    parts: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]],
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """One summary (:func:`summarise_labels`) from the summaries of several blocks."""
+    values = np.concatenate([v for v, _ in parts])
+    weights = np.concatenate([w for _, w in parts])
+    return summarise_labels(values, weights)
+
+
+def dask_label_summary(
+    y: Any, sample_weight: Any = None
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """:func:`summarise_labels` of a Dask array / Series by a reduction over its blocks.
+
+    Each worker summarises its own blocks; only the (value, weight) pairs reach the client:
+    two per block for binary labels, K for class indices. Regression targets with many
+    distinct values send their distinct values (one column).
+    """
+    from dask.base import compute
+    from dask.delayed import delayed
+
+    def as_array(x: Any) -> Any:
+        x = x.to_dask_array(lengths=True) if hasattr(x, "to_dask_array") else x
+        return x.reshape(-1) if getattr(x, "ndim", 1) != 1 else x
+
+    ya = as_array(y)
+    blocks = list(ya.to_delayed().reshape(-1))
+    if sample_weight is None:
+        wblocks: list[Any] = [None] * len(blocks)
+    else:
+        wblocks = list(as_array(sample_weight).rechunk(ya.chunks).to_delayed().reshape(-1))
+    summarise = delayed(summarise_labels)
+    parts = compute(*[summarise(b, wb) for b, wb in zip(blocks, wblocks, strict=True)])  # type: ignore[no-untyped-call]
+    return merge_summaries(list(parts))
+
+
+# ----------------------------------------------------------------------------- the fit plan
+OWN_PARAMS = ("loss", "hessian")
+
+
+def is_own_param(key: str) -> bool:
+    """True for losslab's estimator parameters (``loss``, ``hessian``, ``loss__<name>``),
+    which must not reach the host library."""
+    return key in OWN_PARAMS or key.startswith("loss__")
+
+
+def builtin_route(loss: Loss) -> tuple[str, float | None] | None:
+    """The host's built-in objective equal to a loss whose Hessian is 0 almost everywhere.
+
+    ``("quantile", tau)`` for a loss with a ``quantile`` parameter (pinball), ``("absolute",
+    None)`` for one without (absolute error), None for losses with a usable Hessian. Both
+    libraries' built-in quantile / L1 objectives refit every leaf to the weighted quantile of
+    its residuals, which a Newton step on a zero Hessian cannot do.
+    """
+    if loss.hessian_sign != "zero" or loss.kind != "regression":
+        return None
+    quantile = loss.params.get("quantile")
+    return ("absolute", None) if quantile is None else ("quantile", float(quantile))
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """What one fit of a losslab estimator uses, decided before the host library runs.
+
+    ``policy`` is None when the loss is routed to the host's built-in objective (``route``,
+    :func:`builtin_route`); ``init`` holds the init score in margin space, () or (K,) (zeros
+    when the caller passed their own start: ``start_given``); ``classes`` the original labels
+    of a classifier; ``y`` the labels encoded 0..K-1 or the float targets (None on Dask).
+    """
+
+    loss: Loss
+    policy: HessianPolicy | None
+    route: tuple[str, float | None] | None
+    init: np.ndarray[Any, Any]
+    start_given: bool
+    classes: np.ndarray[Any, Any] | None
+    y: np.ndarray[Any, Any] | None
+
+    @property
+    def objective(self) -> BoostingObjective | None:
+        """The callable objective (None when routed to a built-in one)."""
+        return None if self.policy is None else BoostingObjective(self.loss, self.policy)
+
+    def margins(self, n: int) -> np.ndarray[Any, Any]:
+        """The init score repeated for ``n`` rows: (n,) or (n, K)."""
+        if self.init.ndim == 0:
+            return np.full(n, float(self.init))
+        return np.tile(self.init, (n, 1))
+
+    def attributes(self) -> dict[str, str]:
+        """The plan as string attributes of the saved model (:func:`plan_from_attributes`)."""
+        attrs = {
+            "losslab_loss": self.loss.name,
+            "losslab_params": json.dumps(_jsonable(self.loss.params)),
+            "losslab_hessian": json.dumps(
+                None if self.policy is None else _jsonable(asdict(self.policy))
+            ),
+            "losslab_init_score": json.dumps(self.init.tolist()),
+        }
+        if self.classes is not None:
+            attrs["losslab_classes"] = json.dumps(self.classes.tolist())
+        return attrs
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list | np.ndarray):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def plan_from_attributes(attrs: dict[str, str | None]) -> FitPlan:
+    """The plan a model was fitted with, from the attributes :meth:`FitPlan.attributes` wrote.
+
+    Raises
+    ------
+    ValueError
+        The model carries no ``losslab_loss`` attribute (it was not fitted by losslab).
+    """
+    name = attrs.get("losslab_loss")
+    if not name:
+        raise ValueError(
+            "this model has no losslab_loss attribute: it was not fitted by a losslab estimator"
+        )
+    loss = get_loss(name, **json.loads(attrs.get("losslab_params") or "{}"))
+    hessian = json.loads(attrs.get("losslab_hessian") or "null")
+    classes = attrs.get("losslab_classes")
+    return FitPlan(
+        loss=loss,
+        policy=None if hessian is None else HessianPolicy(**hessian),
+        route=builtin_route(loss) if hessian is None else None,
+        init=np.asarray(json.loads(attrs.get("losslab_init_score") or "0.0"), dtype=np.float64),
+        start_given=False,
+        classes=None if classes is None else np.asarray(json.loads(classes)),
+        y=None,
+    )
+
+
+def dask_proba(loss: Loss, margin: Any, n_classes: int) -> Any:
+    """Class probabilities (n, K) as a Dask array from Dask margins (n,) or (n, K)."""
+    import dask.array
+
+    da: Any = dask.array  # untyped
+    if margin.ndim == 1:
+        margin = margin[:, None]
+    return da.map_blocks(
+        lambda m: proba_from_margin(loss, m),
+        margin,
+        dtype=np.float64,
+        chunks=(margin.chunks[0], (n_classes,)),
+    )
+
+
+def dask_labels(proba: Any, classes: np.ndarray[Any, Any]) -> Any:
+    """The most probable class label per row, as a Dask array, from Dask probabilities."""
+    import dask.array
+
+    da: Any = dask.array  # untyped
+    return da.map_blocks(
+        lambda p: classes[np.argmax(p, axis=1)], proba, drop_axis=1, dtype=classes.dtype
+    )
+
+
 class SklearnLossMixin:
     """What the scikit-learn estimators of losslab.xgboost and losslab.lightgbm share.
 
     Mixed in before the library's own estimator class: ``loss`` (a loss object, a registry
     name, or None for log loss / softmax cross-entropy by the number of classes) replaces
-    ``objective``, and the tags say the estimators are single-output.
+    ``objective``; ``loss__<param>`` reaches the loss's hyperparameters (scikit-learn's
+    nested parameters); the tags say the estimators are single-output and, for a binary
+    loss, binary-only. One fit plan serves every estimator: :meth:`_plan_fit` (labels,
+    weights, loss, Hessian policy or built-in route, init score), :meth:`_run_fit` (objective
+    set for the host's fit and restored after, what was used recorded as ``loss_``,
+    ``hessian_policy_``, ``init_score_``, ``builtin_objective_``).
     """
 
     loss: Any
+    hessian: Any
     objective: Any
+    init_score_: np.ndarray[Any, Any]
+    loss_: Loss
+
+    _REGRESSOR: str = "the regressor"
+    _CLASSIFIER: str = "the classifier"
+    _OBJECTIVE_ATTRS: tuple[str, ...] = ("objective",)
+
+    def __init__(
+        self,
+        *,
+        loss: Loss | str | None = None,
+        hessian: HessianPolicy | str | None = None,
+        objective: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(objective=objective, **kwargs)  # type: ignore[call-arg]
+        self.loss = loss
+        self.hessian = hessian
 
     def __sklearn_tags__(self) -> Any:
-        """The library's tags, without multi-output / multi-label support."""
+        """The library's tags, single-output; binary-only for a binary loss."""
         tags = super().__sklearn_tags__()  # type: ignore[misc]
         tags.target_tags.multi_output = False
         if tags.classifier_tags is not None:
             tags.classifier_tags.multi_label = False
+            if self.loss is not None and resolve_loss(self.loss).kind == "binary":
+                tags.classifier_tags.multi_class = False
         return tags
 
+    # ------------------------------------------------------------------ parameters
+    def set_params(self, **params: Any) -> Any:
+        """Set parameters; ``loss__<name>=value`` replaces the loss by one with that
+        hyperparameter changed (losses are immutable), so grid searches reach them.
+
+        Raises
+        ------
+        ValueError
+            ``loss__<name>`` without a loss (``loss=None``), or a value the loss refuses.
+        TypeError
+            A hyperparameter the loss does not take.
+        """
+        nested = {k[len("loss__") :]: params.pop(k) for k in list(params) if k.startswith("loss__")}
+        if nested:
+            base = params.get("loss", self.loss)
+            if base is None:
+                raise ValueError(
+                    f"cannot set loss__{next(iter(nested))}: loss is None; set loss first"
+                )
+            params["loss"] = resolve_loss(base).replace(**nested)
+        return super().set_params(**params)  # type: ignore[misc]
+
     def _losslab_loss(self, n_classes: int | None = None) -> Loss:
-        """The loss object; ``loss=None`` (classifiers) picks log loss or softmax
-        cross-entropy from the number of classes."""
+        """The loss object; ``loss=None`` picks half squared error for a regressor and, for a
+        classifier, log loss or softmax cross-entropy from the number of classes."""
         if self.loss is None:
+            if not self._is_classifier():
+                return resolve_loss("half_squared_error")
             return resolve_loss(
                 "softmax_cross_entropy" if n_classes is not None and n_classes > 2 else "log_loss"
             )
@@ -538,3 +778,111 @@ class SklearnLossMixin:
                 "losslab estimators set the objective from `loss`; leave `objective` as None "
                 f"(got {self.objective!r})"
             )
+
+    def _is_classifier(self) -> bool:
+        return bool(self.__sklearn_tags__().estimator_type == "classifier")
+
+    # ------------------------------------------------------------------ the plan
+    def _plan_fit(self, X: Any, y: Any, sample_weight: Any, *, start_given: bool) -> FitPlan:
+        """Check the inputs and decide the fit (:class:`FitPlan`) for in-memory data.
+
+        Raises
+        ------
+        ValueError
+            ``objective`` set, X without rows, y None / not 1-D / containing NaN, a loss of
+            the wrong kind or number of classes, a Hessian policy the loss does not offer.
+        """
+        self._check_objective()
+        if n_rows(X) == 0:
+            raise ValueError("X has 0 rows (samples); fit needs at least one")
+        classifier = self._is_classifier()
+        arr = check_y(y, classifier=classifier)
+        if arr.dtype.kind == "f" and bool(np.any(np.isnan(arr))):
+            raise ValueError("y contains NaN; every label / target must be a number")
+        if classifier:
+            classes, enc = np.unique(arr, return_inverse=True)
+            summary = summarise_labels(enc, sample_weight)
+            return self._plan_from(summary, classes, enc, start_given=start_given)
+        target = arr.astype(np.float64)
+        return self._plan_from((target, sample_weight), None, target, start_given=start_given)
+
+    def _plan_fit_summary(
+        self, summary: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]], *, start_given: bool
+    ) -> FitPlan:
+        """The plan from a label summary (:func:`dask_label_summary`): the Dask estimators."""
+        self._check_objective()
+        values, weights = summary
+        if values.dtype.kind == "f" and bool(np.any(np.isnan(values))):
+            raise ValueError("y contains NaN; every label / target must be a number")
+        if self._is_classifier():
+            encoded = (np.arange(values.shape[0]), weights)
+            return self._plan_from(encoded, values, None, start_given=start_given)
+        return self._plan_from(summary, None, None, start_given=start_given)
+
+    def _plan_from(
+        self,
+        summary: tuple[Any, Any],
+        classes: np.ndarray[Any, Any] | None,
+        y: np.ndarray[Any, Any] | None,
+        *,
+        start_given: bool,
+    ) -> FitPlan:
+        if classes is not None:
+            loss = self._losslab_loss(len(classes))
+            check_classifier_loss(loss, len(classes), self._REGRESSOR)
+        else:
+            loss = self._losslab_loss()
+            if loss.kind != "regression":
+                raise ValueError(f"{loss.name} is a classification loss; use {self._CLASSIFIER}")
+        route = builtin_route(loss) if self.hessian is None else None
+        policy = None if route is not None else resolve_policy(loss, self.hessian)
+        if route is None and loss.hessian_sign == "zero":
+            warnings.warn(
+                f"{loss.name} has a Hessian that is 0 almost everywhere; with "
+                f"hessian={policy.name if policy else None!r} every leaf takes a bounded "
+                "Newton step and trains slowly. Leave hessian=None to use the library's "
+                "built-in objective, which refits the leaves",
+                UserWarning,
+                stacklevel=4,
+            )
+        n_init = len(classes) if classes is not None and loss.kind == "multiclass" else None
+        if start_given:
+            init = np.zeros(() if n_init is None else (n_init,))
+        else:
+            values, weights = summary
+            init = np.asarray(loss.fit_intercept_only(values, weights), dtype=np.float64)
+        return FitPlan(loss, policy, route, init, start_given, classes, y)
+
+    def _run_fit(self, plan: FitPlan, fit: Callable[[], Any]) -> None:
+        """Run the host's ``fit`` with the plan's objective set, then restore and record.
+
+        The callable objective (or the built-in objective's name) is set on the attributes
+        the host reads (``_OBJECTIVE_ATTRS``) for the duration of ``fit``; ``objective`` is
+        None again afterwards, whatever happens. The plan is visible to the host-specific
+        parameter hooks as ``self._losslab_plan`` during the fit.
+        """
+        host = self._host_objective(plan)
+        self.__dict__["_losslab_plan"] = plan
+        for attr in self._OBJECTIVE_ATTRS:
+            setattr(self, attr, host)
+        try:
+            fit()
+        finally:
+            self.objective = None
+            self.__dict__.pop("_losslab_plan", None)
+        self._record(plan)
+        self._after_fit(plan)
+
+    def _record(self, plan: FitPlan) -> None:
+        self.loss_ = plan.loss
+        self.hessian_policy_ = plan.policy
+        self.init_score_ = plan.init
+        host = self._host_objective(plan)
+        self.builtin_objective_ = host if isinstance(host, str) else None
+
+    def _host_objective(self, plan: FitPlan) -> Any:
+        """What the host's ``objective`` holds during the fit (host modules override)."""
+        return plan.objective
+
+    def _after_fit(self, plan: FitPlan) -> None:
+        """Write the plan into the fitted model (host modules override)."""
