@@ -17,28 +17,7 @@ import numpy as np
 
 import losslab
 
-# Registry names by kind. Names registered later but absent here are classified by the
-# loss's own metadata (``is_multiclass`` and its link) in :func:`kind_of`.
-BINARY = ("log_loss", "focal", "focal_star")
-MULTICLASS = ("softmax_cross_entropy", "softmax_focal")
 N_CLASSES = 3
-
-# Hyperparameter variants that enter the contract suite next to the defaults of every
-# registered loss. Only variants of registered names are used.
-VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("focal", {"gamma": 0.0, "alpha": None}),
-    ("focal", {"gamma": 0.0, "alpha": 0.25}),
-    ("focal", {"gamma": 0.5, "alpha": None}),
-    ("focal", {"gamma": 0.5, "alpha": 0.25}),
-    ("focal", {"gamma": 2.0, "alpha": None}),
-    ("focal_star", {"gamma": 0.5, "beta": -1.0}),
-    ("huber", {"delta": 0.5}),
-    ("pseudo_huber", {"delta": 0.3}),
-    ("pinball", {"quantile": 0.1}),
-    ("pinball", {"quantile": 0.9}),
-    ("softmax_focal", {"gamma": 2.0, "alpha": (0.25, 0.5, 0.25)}),
-    ("softmax_focal", {"gamma": 0.5, "background_class": 0}),
-)
 
 
 def loss_id(name: str, params: dict[str, Any]) -> str:
@@ -50,10 +29,14 @@ def loss_id(name: str, params: dict[str, Any]) -> str:
 
 
 def loss_specs(*, variants: bool = True) -> list[tuple[str, dict[str, Any]]]:
-    """Every registered loss with its defaults, then the variants of registered names."""
+    """Every registered loss with its defaults, then the examples each loss declares."""
     specs: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in sorted(losslab.LOSSES)]
     if variants:
-        specs += [(name, dict(p)) for name, p in VARIANTS if name in losslab.LOSSES]
+        specs += [
+            (name, dict(example))
+            for name in sorted(losslab.LOSSES)
+            for example in losslab.LOSSES[name].examples
+        ]
     return specs
 
 
@@ -68,21 +51,13 @@ def loss_params(*, variants: bool = True) -> list[Any]:
 
 
 def kind_of(loss: Any) -> str:
-    """ "binary", "multiclass" or "regression"."""
-    if loss.is_multiclass:
-        return "multiclass"
-    if loss.name in BINARY or type(loss.link).__name__ == "LogitLink":
-        return "binary"
-    return "regression"
+    """ "binary", "multiclass" or "regression": the loss's declared ``kind``."""
+    return str(loss.kind)
 
 
 def kinks(loss: Any) -> tuple[float, ...]:
-    """Residuals r = raw_prediction - y_true where the loss's Hessian jumps."""
-    if loss.name in ("absolute_error", "pinball"):
-        return (0.0,)
-    if loss.name == "huber":
-        return (-float(loss.delta), float(loss.delta))
-    return ()
+    """Residuals r = raw_prediction - y_true where a derivative jumps (declared by the loss)."""
+    return tuple(loss.kinks())
 
 
 @dataclass

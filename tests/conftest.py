@@ -106,3 +106,23 @@ def jax() -> ModuleType:
 def array_api_strict() -> ModuleType:
     """The array_api_strict module, for device tests (same rules as ``xp``)."""
     return _backend_fixture("array_api_strict")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the fused-kernel variant of a test only for losses that declare a kernel.
+
+    Tests parametrised by ``compute_path`` ("generic" or "kernels") and by a ``loss`` would
+    otherwise run the "kernels" variant twice on the generic path for the losses that have no
+    kernel (the softmax losses); those items are deselected (pytest reports the count).
+    """
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        loss = params.get("loss")
+        if params.get("compute_path") == "kernels" and getattr(loss, "kernel", "") is None:
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

@@ -19,7 +19,6 @@ from _cases import (
     ALL_METHODS,
     FUSED,
     METHODS,
-    MULTICLASS,
     N_CLASSES,
     as_tuple,
     kinks,
@@ -66,8 +65,24 @@ def test_registry_and_metadata(loss: Any) -> None:
     assert loss.hessian_sign in HESSIAN_SIGNS
     for flag in ("convex", "constant_hessian", "differentiable", "is_multiclass"):
         assert isinstance(getattr(loss, flag), bool), flag
-    assert loss.is_multiclass == (loss.name in MULTICLASS)
+    assert loss.kind in ("binary", "multiclass", "regression")
+    assert loss.is_multiclass == (loss.kind == "multiclass")
+    assert loss.link.name == {"binary": "logit", "multiclass": "softmax"}.get(
+        loss.kind, loss.link.name
+    )
+    # a loss with a kink in its gradient is not differentiable; a kink of the Hessian only
+    # (Huber) keeps it differentiable
     assert loss.differentiable == (loss.name not in ("absolute_error", "pinball"))
+    assert all(isinstance(k, float) for k in loss.kinks())
+    for spec in loss.parameters():  # declared parameters: described, defaults valid
+        assert spec.name in loss.params
+        assert spec.name in spec.describe()
+        assert type(loss)(**{spec.name: spec.default}).params[spec.name] == spec.check(spec.default)
+    assert loss.replace(**loss.params) == loss
+    policies = [p.name for p in loss.hessian_policies]
+    assert len(set(policies)) == len(policies)
+    if loss.hessian_sign == "zero":
+        assert "exact" not in policies
     if loss.name in ("squared_error", "half_squared_error"):
         assert loss.constant_hessian
     if loss.name in ("focal", "softmax_focal"):
@@ -229,19 +244,43 @@ def test_values_at_the_kink(loss: Any) -> None:
 # --------------------------------------------------------------------- fused methods
 
 
+@pytest.mark.parametrize("size", ["small", "large"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("use_weights", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("loss", ALL)
-def test_fused_methods_equal_single_ones(loss: Any, use_weights: bool) -> None:
-    """Exactly equal (np.array_equal), on both compute paths."""
-    for case in _cases(loss):
-        kw = {"sample_weight": case.w} if use_weights else {}
-        single = {m: getattr(loss, m)(case.y, case.z, **kw) for m in METHODS}
-        for fused, parts in FUSED.items():
-            out = getattr(loss, fused)(case.y, case.z, **kw)
-            assert isinstance(out, tuple)
-            assert len(out) == len(parts)
-            for part, arr in zip(parts, out, strict=True):
-                assert np.array_equal(arr, single[part]), (fused, part)
+def test_fused_methods_equal_single_ones(
+    loss: Any, use_weights: bool, dtype: Any, size: str, compute_path: str
+) -> None:
+    """The one check that every method agrees with every other: the fused methods return
+    exactly (np.array_equal) what the single ones return, on both compute paths, in float64
+    and float32, with and without weights, and on inputs large enough (30,000 elements) for
+    the kernels to split the work between threads and route unneeded outputs to scratch."""
+    n = 30_000 if size == "large" else 24
+    threads = {} if size == "small" else {"kernel_threads": 2}
+    with losslab.config_context(**threads):
+        for case in _cases(loss, n=n):
+            z = case.z.astype(dtype)
+            y = case.y.astype(dtype) if case.y.dtype.kind == "f" else case.y
+            kw = {"sample_weight": case.w.astype(dtype)} if use_weights else {}
+            single = {m: getattr(loss, m)(y, z, **kw) for m in METHODS}
+            for m, arr in single.items():
+                assert arr.dtype == dtype, m
+            for fused, parts in FUSED.items():
+                out = getattr(loss, fused)(y, z, **kw)
+                assert isinstance(out, tuple)
+                assert len(out) == len(parts)
+                for part, arr in zip(parts, out, strict=True):
+                    assert np.array_equal(arr, single[part], equal_nan=True), (fused, part)
+            if use_weights and compute_path == "kernels" and loss.kernel is not None:
+                # the weights multiply the unweighted result (float64: bit for bit, as the
+                # generic path does; float32: the kernel rounds once, after the product)
+                w = kw["sample_weight"]
+                for m, arr in single.items():
+                    plain = getattr(loss, m)(y, z)
+                    if dtype == np.float64:
+                        np.testing.assert_array_equal(arr, plain * w, err_msg=m)
+                    else:
+                        np.testing.assert_array_max_ulp(arr, plain * w, maxulp=1)
 
 
 @pytest.mark.parametrize("loss", ALL)

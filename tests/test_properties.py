@@ -257,22 +257,3 @@ def test_weights_scale_sum_and_cancel_in_mean(loss: Any, data: Any, n: int, c: f
     if k.sum() > 0:
         rep = loss(np.repeat(y, k), np.repeat(z, k), reduction="mean")
         assert_allclose(loss(y, z, sample_weight=k.astype(float)), rep, rtol=1e-13, atol=1e-300)
-
-
-@SETTINGS
-@given(loss=st.one_of(binary_loss(), regression_loss(), multiclass_loss()), data=st.data())
-def test_fused_methods_equal_single_ones(loss: Any, data: Any) -> None:
-    n = data.draw(SIZE)
-    if loss.is_multiclass:
-        z = _arrays(data.draw, WIDE, n * N_CLASSES).reshape(n, N_CLASSES)
-        y = np.asarray(data.draw(st.lists(st.integers(0, N_CLASSES - 1), min_size=n, max_size=n)))
-    else:
-        is_binary = loss.link.__class__.__name__ == "LogitLink"
-        y = _arrays(data.draw, LABEL if is_binary else MODERATE, n)
-        z = _arrays(data.draw, MODERATE, n)
-    v, g, h = loss.loss(y, z), loss.gradient(y, z), loss.hessian(y, z)
-    lg = loss.loss_gradient(y, z)
-    gh = loss.gradient_hessian(y, z)
-    lgh = loss.loss_gradient_hessian(y, z)
-    for a, b in zip((*lg, *gh, *lgh), (v, g, g, h, v, g, h), strict=True):
-        assert np.array_equal(a, b, equal_nan=True)
