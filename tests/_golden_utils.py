@@ -154,9 +154,14 @@ class Group:
     hess: np.ndarray
     hess_mask: np.ndarray
     grad_atol: np.ndarray
+    value_atol: np.ndarray | float = 0.0
+    hess_atol: np.ndarray | float = 0.0
     from_proba: bool = False
 
     def rows(self, take: np.ndarray) -> Group:
+        def sub(a: np.ndarray | float) -> np.ndarray | float:
+            return a[take] if isinstance(a, np.ndarray) else a
+
         return Group(
             self.label,
             self.make_loss,
@@ -168,6 +173,8 @@ class Group:
             self.hess[take],
             self.hess_mask[take],
             self.grad_atol[take],
+            sub(self.value_atol),
+            sub(self.hess_atol),
             self.from_proba,
         )
 
@@ -253,9 +260,9 @@ def evaluate_group(group: Group, path: str) -> tuple[list[Mismatch | str], list[
         if bad_outputs:
             mismatches += bad_outputs
             continue
-        mismatches += compare(sub.ids, "value", v, sub.value)
+        mismatches += compare(sub.ids, "value", v, sub.value, atol=sub.value_atol)
         mismatches += compare(sub.ids, "grad", g, sub.grad, atol=sub.grad_atol)
-        mismatches += compare(sub.ids, "hess", h, sub.hess, mask=sub.hess_mask)
+        mismatches += compare(sub.ids, "hess", h, sub.hess, atol=sub.hess_atol, mask=sub.hess_mask)
         if sub.from_proba:
             if _check_output(bad_outputs, sub.label, "loss_from_proba", alone, v.shape):
                 mismatches += compare(sub.ids, "value(loss_from_proba)", alone, sub.value)

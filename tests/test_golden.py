@@ -39,39 +39,29 @@ from _golden_utils import (
     to_float,
 )
 
-FAMILIES = (
-    "sigmoid_bce",
-    "log_loss_prob",
-    "sigmoid_focal",
-    "softmax_focal",
-    "squared",
-    "absolute",
-    "huber",
-    "pseudo_huber",
-    "log_cosh",
-    "quantile",
-)
+# Every reference file copied into tests/data/golden (a new family enters by its file).
+FAMILIES = tuple(sorted(p.stem for p in GOLDEN_DIR.glob("*.json") if p.stem != "focal_nonconvex"))
 
-# golden loss name -> (losslab registry name, golden param name -> losslab param name)
-REGISTRY: dict[str, tuple[str, dict[str, str]]] = {
+# golden loss name -> (losslab registry name, golden param name -> losslab param name), where
+# the golden README's names differ from the registry's (its "Names in losslab's registry");
+# any other golden name is the registry name with the same parameter names.
+RENAMED: dict[str, tuple[str, dict[str, str]]] = {
     "sigmoid_bce": ("log_loss", {}),
     "log_loss_prob": ("log_loss", {}),
-    "sigmoid_focal": ("focal", {"gamma": "gamma", "alpha": "alpha"}),
-    "softmax_focal": ("softmax_focal", {"gamma": "gamma", "alpha": "alpha"}),
+    "log_loss_pos_weight": ("log_loss", {}),
+    "sigmoid_focal": ("focal", {}),
     "squared_half": ("half_squared_error", {}),
     "squared": ("squared_error", {}),
     "absolute": ("absolute_error", {}),
-    "huber": ("huber", {"delta": "delta"}),
-    "pseudo_huber": ("pseudo_huber", {"delta": "delta"}),
-    "log_cosh": ("log_cosh", {}),
     "quantile": ("pinball", {"tau": "quantile"}),
+    "softmax_ce_soft": ("softmax_cross_entropy", {}),
 }
 SOFT_LABEL_ATOL_LOSSES = ("sigmoid_bce", "sigmoid_focal")
 
 
 def _factory(name: str, params: dict[str, Any]) -> Callable[[], Any]:
-    registry_name, rename = REGISTRY[name]
-    kwargs = {rename[k]: v for k, v in params.items()}
+    registry_name, rename = RENAMED.get(name, (name, {}))
+    kwargs = {rename.get(k, k): v for k, v in params.items()}
     return lambda: losslab.get_loss(registry_name, **kwargs)
 
 
@@ -91,9 +81,10 @@ def golden_groups(family: str) -> tuple[Group, ...]:
     groups = []
     for key, cases in buckets.items():
         name, params = cases[0]["loss"], cases[0]["params"]
-        multiclass = name == "softmax_focal"
+        multiclass = isinstance(cases[0]["z"], list) if "z" in cases[0] else False
         if multiclass:
-            y = np.array([c["y"] for c in cases], dtype=np.int64)
+            proba = isinstance(cases[0]["y"], list)
+            y = np.array([c["y"] for c in cases], dtype=np.float64 if proba else np.int64)
             hess = np.array([[to_float(row[j]) for j, row in enumerate(c["hess"])] for c in cases])
             grad = np.array([[to_float(s) for s in c["grad"]] for c in cases])
         else:
@@ -104,8 +95,9 @@ def golden_groups(family: str) -> tuple[Group, ...]:
         mask = np.array([c["hess"] is not None and "near_kink" not in c["tags"] for c in cases])
         if multiclass:
             mask = np.repeat(mask[:, None], hess.shape[1], axis=1)
-        soft = np.array([not isinstance(c["y"], int) and 0 < c["y"] < 1 for c in cases])
+        soft = np.array([isinstance(c["y"], float) and 0 < c["y"] < 1 for c in cases])
         atol = np.where(soft & (name in SOFT_LABEL_ATOL_LOSSES), SOFT_GRAD_ATOL, 0.0)
+        value_atol, grad_atol, hess_atol = _f64_atol(cases, grad.shape, hess.shape)
         groups.append(
             Group(
                 label=key,
@@ -117,11 +109,36 @@ def golden_groups(family: str) -> tuple[Group, ...]:
                 grad=grad,
                 hess=np.where(mask, hess, np.nan),
                 hess_mask=mask,
-                grad_atol=atol,
+                grad_atol=np.maximum(grad_atol, atol if grad.ndim == 1 else atol[:, None]),
+                value_atol=value_atol,
+                hess_atol=hess_atol,
                 from_proba=name == "log_loss_prob",
             )
         )
     return tuple(groups)
+
+
+def _f64_atol(
+    cases: list[dict[str, Any]], grad_shape: tuple[int, ...], hess_shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The per-output extra absolute tolerance of ``ill_conditioned`` cases (README: the
+    change of each output when z moves by 2^-51 max(1, |z|)); 0 elsewhere. The Hessian's
+    is the diagonal for the softmax families, as ``hessian`` returns."""
+    value = np.zeros(len(cases))
+    grad = np.zeros(grad_shape)
+    hess = np.zeros(hess_shape)
+    for i, c in enumerate(cases):
+        extra = c.get("f64_atol")
+        if not extra:
+            continue
+        value[i] = to_float(extra["value"])
+        g, h = extra["grad"], extra["hess"]
+        grad[i] = [to_float(s) for s in g] if isinstance(g, list) else to_float(g)
+        if isinstance(h, list):
+            hess[i] = [to_float(row[j]) for j, row in enumerate(h)]
+        elif h is not None:
+            hess[i] = to_float(h)
+    return value, np.nan_to_num(grad), np.nan_to_num(hess)
 
 
 @cache
