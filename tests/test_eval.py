@@ -403,10 +403,41 @@ def test_malformed(runner: CliRunner, tmp_path: Path, case: str) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
 
 
+@pytest.mark.parametrize("compress", [False, True])
+def test_streamed_in_blocks(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compress: bool
+) -> None:
+    """Files above WHOLE_FILE_BYTES are streamed block by block: same totals, and an error in a
+    late block still names its line."""
+    from losslab import _io
+
+    monkeypatch.setattr(_io, "WHOLE_FILE_BYTES", 0)
+    monkeypatch.setattr(_io, "_STREAM_BLOCK", 1 << 12)
+    rng = np.random.default_rng(5)
+    y = (rng.random(5000) < 0.5).astype(int)
+    z = rng.normal(0, 1, 5000)
+    body = "".join(f"{a},{b!r}\n" for a, b in zip(y, z.tolist(), strict=True))
+    data = ("y,z\n" + body).encode()
+    path = tmp_path / ("d.csv.gz" if compress else "d.csv")
+    path.write_bytes(gzip.compress(data) if compress else data)
+    out = _json(_eval(runner, "--json", "--chunk-size", "999", str(path)))
+    expect = np.asarray(losslab.get_loss("focal").loss(y.astype(float), z))
+    assert out["total"]["rows"] == 5000
+    assert out["total"]["sum"] == pytest.approx(float(expect.sum()), rel=1e-12)
+    bad = ("y,z\n" + body + "\n1,0.5\n0,zz\n").encode()
+    path.write_bytes(gzip.compress(bad) if compress else bad)
+    line = _one_error_line(_eval(runner, str(path)))
+    assert f"line {5000 + 4}: cannot parse 'zz'" in line
+    late = ("y,z\n" + body + "7,0.5\n").encode()
+    path.write_bytes(gzip.compress(late) if compress else late)
+    line = _one_error_line(_eval(runner, str(path)))
+    assert f"line {5000 + 2}: label outside [0, 1]" in line
+
+
 def test_loss_validation_error_names_its_row() -> None:
     """A domain error raised by the loss itself (not by the CLI's own checks) is traced back to
     the first row that raises it."""
-    from losslab._io import Batch, Source, TextOptions
+    from losslab._io import Batch, TextOptions
     from losslab.cli import _batch_values, _EvalSpec
 
     class Picky:
@@ -416,11 +447,10 @@ def test_loss_validation_error_names_its_row() -> None:
             return np.zeros(len(y))
 
     spec = _EvalSpec("picky", Picky(), "y", "z", None, None, False, None, "mean", TextOptions())
-    src = Source("mem.parquet", None, b"", None, "parquet")
     y = np.array([0.0, 1.0, 2.0, 9.0, 1.0, 7.0])
-    batch = Batch({"y": y, "z": np.zeros(6)}, None, 100)
-    with pytest.raises(Exception, match=r"mem.parquet: row 104: y_true must be at most 5"):
-        _batch_values(spec, src, batch)
+    batch = Batch({"y": y, "z": np.zeros(6)}, None, 100, lambda row: f"mem: row {row + 1}")
+    with pytest.raises(Exception, match=r"mem: row 104: y_true must be at most 5"):
+        _batch_values(spec, batch)
 
 
 def test_bad_options(runner: CliRunner, tmp_path: Path) -> None:
@@ -430,3 +460,43 @@ def test_bad_options(runner: CliRunner, tmp_path: Path) -> None:
     assert "unknown encoding" in _one_error_line(_eval(runner, "--encoding", "nope", str(path)))
     (tmp_path / "empty_dir").mkdir()
     assert "no files in directory" in _one_error_line(_eval(runner, str(tmp_path / "empty_dir")))
+
+
+def test_arrow_to_numpy_with_nulls_and_offsets() -> None:
+    from losslab._io import float64_numpy, int_numpy
+
+    arr = pa.array([1.0, None, 3.0, 4.0, None, 6.0, 7.0, 8.0, 9.0, None, 11.0])
+    for start in range(0, 10):
+        part = arr.slice(start, 11 - start)
+        expect = np.array([np.nan if v is None else v for v in part.to_pylist()])
+        np.testing.assert_array_equal(float64_numpy(part), expect)
+    ints = pa.array([5, None, 7, 8, None, 2, 1, 0, 3], type=pa.int32())
+    for start in range(0, 8):
+        part = ints.slice(start, 9 - start)
+        expect = np.array([-1 if v is None else v for v in part.to_pylist()])
+        np.testing.assert_array_equal(int_numpy(part, null=-1), expect)
+    chunked = pa.chunked_array([[1, 2], [3]], type=pa.int16())
+    np.testing.assert_array_equal(float64_numpy(chunked), [1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("name", ["d.csv", "d.parquet"])
+def test_eval_does_not_import_pandas(tmp_path: Path, frame: dict[str, Any], name: str) -> None:
+    """pyarrow's to_numpy imports pandas (half a second of a cold start); eval avoids it."""
+    import subprocess
+    import sys
+
+    path = tmp_path / name
+    path.write_bytes(
+        FORMATS["parquet"][1](frame) if name.endswith("parquet") else _text(frame).encode()
+    )
+    code = (
+        "import sys\n"
+        "from losslab.cli import cli\n"
+        "args = ['eval', '--loss', 'focal', '--target', 'y', '--pred', 'z', '--by', 'g',\n"
+        f"        '--weight', 'w', '--json', {str(path)!r}]\n"
+        "cli.main(args=args, standalone_mode=False)\n"
+        "assert 'pandas' not in sys.modules, 'pandas was imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["total"]["rows"] == N

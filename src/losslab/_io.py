@@ -20,6 +20,7 @@ import bz2
 import codecs
 import csv
 import difflib
+import functools
 import glob
 import io
 import lzma
@@ -44,6 +45,8 @@ __all__ = [
     "Source",
     "TextOptions",
     "expand_inputs",
+    "float64_numpy",
+    "int_numpy",
     "read_batches",
 ]
 
@@ -193,16 +196,23 @@ def _decompress(raw: bytes, compression: str | None) -> tuple[bytes, str | None]
 @dataclass
 class Batch:
     """Consecutive data rows of one source: ``columns`` (float64 arrays by name), ``keys``
-    (the group column as a pyarrow string array, or None) and ``first_row`` (0-based index of
-    the first data row in the source)."""
+    (the group column as a pyarrow string array, or None), ``first_row`` (0-based index of
+    the first data row in the source) and ``locate``, which turns a 0-based data row of the
+    source into ``"NAME: line L"`` (text: the physical line, found by reading the file again,
+    so for error messages only) or ``"NAME: row R"`` (Parquet)."""
 
     columns: dict[str, np.ndarray[Any, np.dtype[np.float64]]]
     keys: Any
     first_row: int
+    locate: Callable[[int], str]
 
     @property
     def size(self) -> int:
         return len(next(iter(self.columns.values())))
+
+    def where(self, i: int) -> str:
+        """Where row ``i`` of this batch is: ``"NAME: line L"`` or ``"NAME: row R"``."""
+        return self.locate(self.first_row + i)
 
 
 # --------------------------------------------------------------------------------------------
@@ -417,6 +427,7 @@ def _text_batches(
     if key is not None:
         types[key] = pa.string()
     convert_options = pa_csv.ConvertOptions(include_columns=wanted, column_types=types)
+    locate = functools.partial(_text_where, src, layout)
     row = 0
     try:
         stream = src.open()
@@ -439,19 +450,57 @@ def _text_batches(
             for record_batch in batches:
                 for start in range(0, record_batch.num_rows, chunk_size):
                     part = record_batch.slice(start, chunk_size)
-                    yield _batch(part, numeric, key, row)
+                    yield _batch(part, numeric, key, row, locate)
                     row += part.num_rows
     except (OSError, EOFError, UnicodeError, lzma.LZMAError, pa.ArrowException) as exc:
         raise _diagnose_text(src, layout, numeric, wanted, exc, row) from None
 
 
-def _batch(part: Any, numeric: Sequence[str], key: str | None, first_row: int) -> Batch:
-    columns = {
-        c: np.asarray(part.column(c).to_numpy(zero_copy_only=False), dtype=np.float64)
-        for c in numeric
-    }
+def _batch(
+    part: Any,
+    numeric: Sequence[str],
+    key: str | None,
+    first_row: int,
+    locate: Callable[[int], str],
+) -> Batch:
+    columns = {c: float64_numpy(part.column(c)) for c in numeric}
     keys = part.column(key) if key is not None else None
-    return Batch(columns, keys, first_row)
+    return Batch(columns, keys, first_row, locate)
+
+
+def float64_numpy(arr: Any) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """A numeric pyarrow array as a float64 NumPy array, missing values as NaN.
+
+    Read from the Arrow buffers (a zero-copy view when there are no missing values) rather than
+    with ``Array.to_numpy``, which imports pandas (half a second on a cold start).
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.type != pa.float64():
+        arr = pc.cast(arr, pa.float64())
+    validity, data = arr.buffers()[:2]
+    n, offset = len(arr), arr.offset
+    values: np.ndarray[Any, np.dtype[np.float64]] = np.frombuffer(
+        data, dtype=np.float64, count=n, offset=offset * 8
+    )
+    if arr.null_count:
+        bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+        values = np.where(bits[offset : offset + n].astype(bool), values, np.nan)
+    return values
+
+
+def int_numpy(arr: Any, null: int) -> np.ndarray[Any, np.dtype[np.intp]]:
+    """An integer pyarrow array as an intp NumPy array, missing values as ``null`` (see
+    :func:`float64_numpy`: no pandas import)."""
+    if arr.type != pa.int64():
+        arr = pc.cast(arr, pa.int64())
+    validity, data = arr.buffers()[:2]
+    n, offset = len(arr), arr.offset
+    values = np.frombuffer(data, dtype=np.int64, count=n, offset=offset * 8).astype(np.intp)
+    if arr.null_count:
+        bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+        values[~bits[offset : offset + n].astype(bool)] = null
+    return values
 
 
 def _is_number(cell: str) -> bool:
@@ -544,16 +593,15 @@ def _text_line_of_row(src: Source, layout: _TextLayout, row: int) -> int:
     return row + 2  # pragma: no cover - the row was read, so the records reach it
 
 
-def where(src: Source, row: int, options: TextOptions) -> str:
-    """``"NAME: line L"`` or ``"NAME: row R"`` for the 0-based data row ``row`` of ``src``
-    (for text, the physical line, found by reading the file again: an error path only)."""
-    if src.format == "parquet":
-        return f"{src.name}: row {row + 1}"
+def _text_where(src: Source, layout: _TextLayout, row: int) -> str:
     try:
-        layout = _layout(src, options, [])
         return f"{src.name}: line {_text_line_of_row(src, layout, row)}"
     except InputError:
         return f"{src.name}: data row {row + 1}"
+
+
+def _parquet_where(src: Source, row: int) -> str:
+    return f"{src.name}: row {row + 1}"
 
 
 # --- parquet ---------------------------------------------------------------------------------
@@ -595,7 +643,7 @@ def _parquet_batches(
                     f"{src.name}: column {key!r} of type {part.column(key).type} cannot be "
                     "used as a group key"
                 ) from None
-        yield Batch(columns, keys, row)
+        yield Batch(columns, keys, row, functools.partial(_parquet_where, src))
         row += part.num_rows
 
 
@@ -607,9 +655,9 @@ def _parquet_numeric(
         col = col.dictionary_decode()
         t = col.type
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
-        return np.asarray(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False))
+        return float64_numpy(col)
     if pa.types.is_decimal(t):
-        return np.asarray(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False))
+        return float64_numpy(col)
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         values = col.to_pylist()
         for i, v in enumerate(values):

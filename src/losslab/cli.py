@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import difflib
+import functools
 import io
 import json
 import math
@@ -406,15 +407,15 @@ _REDUCTIONS = ("mean", "sum", "positives")
 @dataclasses.dataclass
 class _Acc:
     """Running totals of one file, group or the whole input: rows, sum(w L), sum(w), the
-    positives (sum of the labels) and the rows whose loss is infinite (the first one kept as
-    (source, 0-based row) for the message)."""
+    positives (sum of the labels) and the rows whose loss is infinite (with a callable that
+    names the first one, for the note)."""
 
     rows: int = 0
     total: float = 0.0
     wsum: float = 0.0
     positives: float = 0.0
     n_inf: int = 0
-    first_inf: tuple[Any, int] | None = None
+    first_inf: Callable[[], str] | None = None
 
     def add(self, other: _Acc) -> None:
         self.rows += other.rows
@@ -446,22 +447,17 @@ class _EvalSpec:
         return [self.target, self.pred, *([self.weight] if self.weight else [])]
 
 
-def _check_batch(spec: _EvalSpec, src: Any, batch: Any) -> None:
+def _check_batch(spec: _EvalSpec, batch: Any) -> None:
     """One-line errors naming the line or row of the first NaN or empty cell, infinite label,
     label outside [0, 1] (binary losses), probability outside [0, 1] (``--proba``), negative or
     infinite weight. Each check is one vectorised pass; the position is found only on failure."""
-    from losslab._io import where
-
     y = batch.columns[spec.target]
     p = batch.columns[spec.pred]
     w = batch.columns.get(spec.weight) if spec.weight else None
 
     def fail(mask: np.ndarray[Any, Any], what: str, col: str, values: np.ndarray[Any, Any]) -> None:
         i = int(np.argmax(mask))
-        raise _fail(
-            f"{where(src, batch.first_row + i, spec.options)}: {what} in column {col!r} "
-            f"(value {float(values[i])!r})"
-        )
+        raise _fail(f"{batch.where(i)}: {what} in column {col!r} (value {float(values[i])!r})")
 
     for col, values in ((spec.target, y), (spec.pred, p), (spec.weight, w)):
         if values is not None and col is not None and np.isnan(values).any():
@@ -476,11 +472,9 @@ def _check_batch(spec: _EvalSpec, src: Any, batch: Any) -> None:
         fail((w < 0) | np.isinf(w), "negative or infinite weight", spec.weight, w)
 
 
-def _batch_values(spec: _EvalSpec, src: Any, batch: Any) -> np.ndarray[Any, Any]:
+def _batch_values(spec: _EvalSpec, batch: Any) -> np.ndarray[Any, Any]:
     """The element-wise loss of one batch; a ValueError of the loss's own validation names the
     first row that raises it (found by bisection over prefixes, on the error path only)."""
-    from losslab._io import where
-
     y = batch.columns[spec.target]
     p = batch.columns[spec.pred]
 
@@ -502,18 +496,19 @@ def _batch_values(spec: _EvalSpec, src: Any, batch: Any) -> np.ndarray[Any, Any]
                 lo = mid + 1
             except (ValueError, TypeError):
                 hi = mid
-        raise _fail(f"{where(src, batch.first_row + lo, spec.options)}: {exc}") from None
+        raise _fail(f"{batch.where(lo)}: {exc}") from None
 
 
 def _accumulate(
     spec: _EvalSpec,
-    src: Any,
     batch: Any,
     values: np.ndarray[Any, Any],
     per_file: _Acc,
     groups: dict[str | None, _Acc],
 ) -> None:
     """Add one batch to its file's totals and (with ``--by``) to its groups' totals."""
+    from losslab._io import int_numpy
+
     w = batch.columns.get(spec.weight) if spec.weight else None
     y = batch.columns[spec.target]
     with np.errstate(invalid="ignore", over="ignore"):  # inf * 0: handled below
@@ -533,13 +528,13 @@ def _accumulate(
     )
     if inf is not None and inf.any():
         acc.n_inf = int(inf.sum())
-        acc.first_inf = (src, batch.first_row + int(np.argmax(inf)))
+        acc.first_inf = functools.partial(batch.where, int(np.argmax(inf)))
     per_file.add(acc)
     if spec.by is None:
         return
     encoded = batch.keys.dictionary_encode()
     names: list[str | None] = [*encoded.dictionary.to_pylist(), None]
-    idx = np.asarray(encoded.indices.fill_null(len(names) - 1).to_numpy(), dtype=np.intp)
+    idx = int_numpy(encoded.indices, null=len(names) - 1)
     m = len(names)
     rows = np.bincount(idx, minlength=m)
     totals = np.bincount(idx, weights=weighted, minlength=m)
@@ -556,15 +551,13 @@ def _accumulate(
             mask = inf & (idx == g)
             if mask.any():
                 part.n_inf = int(mask.sum())
-                part.first_inf = (src, batch.first_row + int(np.argmax(mask)))
+                part.first_inf = functools.partial(batch.where, int(np.argmax(mask)))
         groups.setdefault(names[g], _Acc()).add(part)
 
 
 def _summary(spec: _EvalSpec, key: str, label: Any, acc: _Acc) -> dict[str, Any]:
     """One output record; non-finite numbers are explained in ``note`` (and become null in
     JSON and empty cells in CSV)."""
-    from losslab._io import where
-
     mean = acc.total / acc.wsum if acc.wsum > 0 else math.nan
     out: dict[str, Any] = {
         key: label,
@@ -582,8 +575,7 @@ def _summary(spec: _EvalSpec, key: str, label: Any, acc: _Acc) -> dict[str, Any]
     }[spec.reduction]
     notes = []
     if acc.n_inf:
-        src, row = acc.first_inf if acc.first_inf is not None else (None, 0)
-        first = f", first at {where(src, row, spec.options)}" if src is not None else ""
+        first = f", first at {acc.first_inf()}" if acc.first_inf is not None else ""
         hint = " (a probability of exactly 0 or 1; --clip bounds them)" if spec.proba else ""
         notes.append(f"the loss is infinite at {acc.n_inf} row(s){first}{hint}")
     elif not math.isfinite(acc.total):
@@ -816,9 +808,9 @@ def _run_eval(
             for batch in _io.read_batches(src, spec.numeric, spec.by, spec.options, chunk_size):
                 if batch.size == 0:
                     continue
-                _check_batch(spec, src, batch)
-                values = _batch_values(spec, src, batch)
-                _accumulate(spec, src, batch, values, acc, groups)
+                _check_batch(spec, batch)
+                values = _batch_values(spec, batch)
+                _accumulate(spec, batch, values, acc, groups)
                 if writer is not None:
                     writer.write(src, batch, values)
                 if bar is not None:
