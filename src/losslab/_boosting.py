@@ -82,6 +82,7 @@ __all__ = [
     "dask_proba",
     "default_policy",
     "encode_labels",
+    "hard_label_summary",
     "is_focal_like",
     "is_own_param",
     "merge_summaries",
@@ -336,8 +337,12 @@ class LossAdapter:
         """``fit_intercept_only`` as a float64 array: shape () or (K,) for softmax losses."""
         w = self._weights(sample_weight)
         y = np.asarray(y_true)
-        if self.loss.kind != "regression" and y.ndim == 1:
-            y, w = summarise_labels(y, w)  # a few distinct labels: the 1-D solve is instant
+        if y.ndim == 1 and self.loss.kind == "multiclass":
+            y, w = summarise_labels(y, w)  # K class indices: the solve touches K values
+        elif y.ndim == 1 and self.loss.kind == "binary" and (w is None or w.shape == y.shape):
+            hard = hard_label_summary(y, np.ones(y.shape[0]) if w is None else w)
+            if hard is not None:  # two labels: the 1-D solve (focal) is instant
+                y, w = hard
         return np.asarray(self.loss.fit_intercept_only(y, w), dtype=np.float64)
 
     def init_margin(self, init: np.ndarray[Any, Any], n: int) -> np.ndarray[Any, Any]:
@@ -515,16 +520,28 @@ def summarise_labels(
         w = np.ones(y.shape[0])
     if w.shape != y.shape:
         raise ValueError(f"sample_weight must have shape {y.shape}, got {w.shape}")
-    if y.dtype.kind in "biuf":
-        ones = y == 1
-        zeros = y == 0
-        n_ones = int(np.count_nonzero(ones))
-        if n_ones + int(np.count_nonzero(zeros)) == y.shape[0]:
-            present = [v for v, n in ((0, y.shape[0] - n_ones), (1, n_ones)) if n > 0]
-            totals = {0: float(np.sum(w[zeros])), 1: float(np.sum(w[ones]))}
-            return np.asarray(present, dtype=y.dtype), np.asarray([totals[v] for v in present])
+    hard = hard_label_summary(y, w)
+    if hard is not None:
+        return hard
     values, inverse = np.unique(y, return_inverse=True)
     return values, np.bincount(inverse.reshape(-1), weights=w, minlength=values.shape[0])
+
+
+def hard_label_summary(
+    y: np.ndarray[Any, Any], w: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None:
+    """:func:`summarise_labels` of labels that are all 0 or 1, by two masks (no sort); None
+    when some label is neither."""
+    if y.dtype.kind not in "biuf":
+        return None
+    ones = y == 1
+    zeros = y == 0
+    n_ones = int(np.count_nonzero(ones))
+    if n_ones + int(np.count_nonzero(zeros)) != y.shape[0]:
+        return None
+    present = [v for v, n in ((0, y.shape[0] - n_ones), (1, n_ones)) if n > 0]
+    totals = {0: float(np.sum(w[zeros])), 1: float(np.sum(w[ones]))}
+    return np.asarray(present, dtype=y.dtype), np.asarray([totals[v] for v in present])
 
 
 def merge_summaries(
