@@ -199,17 +199,31 @@ def test_reductions_match_the_library(
         cli,
         [
             *("eval", "--gamma", "1.5", "--loss", "focal", "--reduction", reduction),
-            *("--target", "y", "--pred", "z", "--alpha=0.5", "--json", "--no-progress", str(path)),
+            *("--target", "y", "--pred", "z", "--alpha=0.5", "--json", "--no-progress"),
+            *("--weight", "w", str(path)),
         ],
     )
     out = _json(res)
     loss = losslab.get_loss("focal", gamma=1.5, alpha=0.5)
-    expect = float(loss(frame["y"], frame["z"], reduction=reduction))
+    w = frame["w"].copy()
+    expect = float(loss(frame["y"], frame["z"], sample_weight=w, reduction=reduction))
     assert out["reduction"] == reduction
     assert out["params"] == {"gamma": 1.5, "alpha": 0.5}
     assert out["total"]["loss"] == pytest.approx(expect, rel=1e-12)
     if reduction == "positives":
         assert out["total"]["positives"] == float(frame["y"].sum())
+    # rows of weight 0 drop out of the positives as in the library
+    path.write_text(_text({**frame, "w": np.where(np.arange(N) < 10, 0.0, frame["w"])}))
+    w[:10] = 0.0
+    res = runner.invoke(
+        cli,
+        [
+            *("eval", "--loss", "focal", "--reduction", reduction, "--target", "y", "--pred"),
+            *("z", "--gamma", "1.5", "--alpha", "0.5", "--json", "--weight", "w", str(path)),
+        ],
+    )
+    expect = float(loss(frame["y"], frame["z"], sample_weight=w, reduction=reduction))
+    assert _json(res)["total"]["loss"] == pytest.approx(expect, rel=1e-12)
 
 
 def test_positives_needs_a_loss_that_counts_them(runner: CliRunner, tmp_path: Path) -> None:

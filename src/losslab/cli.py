@@ -298,7 +298,7 @@ def list_(as_json: bool) -> None:
 # --------------------------------------------------------------------------------------------
 @cli.command(
     short_help="Value, gradient and Hessian curves of a loss to PNG/SVG/PDF.",
-    options_metavar="[OPTIONS] [--PARAM VALUE ...]",
+    options_metavar="[OPTIONS] [--PARAM VALUE ...] LOSS [--PARAM VALUE ...]",
     context_settings=_PARAMS_CONTEXT,
     epilog=_PARAMS_HELP,
 )
@@ -328,11 +328,11 @@ def plot(
 ) -> None:
     """Value, gradient and Hessian of LOSS against the raw prediction, to PNG/SVG/PDF.
 
-    Usage: losslab plot [OPTIONS] [--PARAM VALUE ...] LOSS [--PARAM VALUE ...], e.g.
-    ``losslab plot focal --gamma 2 --alpha 0.25`` or ``losslab plot --gamma 2 focal``.
-    Binary losses are drawn for y = 1 and y = 0 against the logit; regression losses against
-    the residual r = prediction - y; multiclass losses for K = 2, raw = (z, 0), class 0. The
-    titles name every parameter, defaults included.
+    The parameters may come before or after LOSS: losslab plot focal --gamma 2 --alpha 0.25
+    and losslab plot --gamma 2 focal are the same. Binary losses are drawn for y = 1 and
+    y = 0 against the logit; regression losses against the residual r = prediction - y;
+    multiclass losses for K = 2, raw = (z, 0), class 0. The titles name every parameter,
+    defaults included.
     """
     raw, rest = _split_params(ctx.args)
     if not rest:
@@ -520,11 +520,15 @@ def _accumulate(
         if w is not None:  # a zero weight drops its row, an infinite loss included
             weighted = np.where(w != 0, weighted, 0.0)
             total = float(weighted.sum())
+    # the foreground mass counted by reduction="positives": the labels of rows with weight > 0
+    pos_mass = None
+    if spec.reduction == "positives":
+        pos_mass = y if w is None else np.where(w > 0, y, 0.0)
     acc = _Acc(
         rows=values.size,
         total=total,
         wsum=float(values.size if w is None else w.sum()),
-        positives=float(y.sum()) if spec.reduction == "positives" else 0.0,
+        positives=float(pos_mass.sum()) if pos_mass is not None else 0.0,
     )
     if inf is not None and inf.any():
         acc.n_inf = int(inf.sum())
@@ -539,7 +543,7 @@ def _accumulate(
     rows = np.bincount(idx, minlength=m)
     totals = np.bincount(idx, weights=weighted, minlength=m)
     wsums = rows.astype(np.float64) if w is None else np.bincount(idx, weights=w, minlength=m)
-    pos = np.bincount(idx, weights=y, minlength=m) if spec.reduction == "positives" else None
+    pos = np.bincount(idx, weights=pos_mass, minlength=m) if pos_mass is not None else None
     for g in np.flatnonzero(rows):
         part = _Acc(
             rows=int(rows[g]),
@@ -650,14 +654,18 @@ def _positives_losses() -> str:
 @cli.command(
     "eval",
     short_help="A loss over CSV / TSV / Parquet files (compressed too) or stdin.",
-    options_metavar="[OPTIONS] [--PARAM VALUE ...]",
+    options_metavar="[OPTIONS] [--PARAM VALUE ...] FILE...",
     context_settings=_PARAMS_CONTEXT,
     epilog=_PARAMS_HELP,
 )
-@click.option("--loss", "loss_name", required=True, help="Registered loss name (losslab list).")
-@click.option("--target", required=True, help="Column of the targets (labels).")
-@click.option("--pred", required=True, help="Column of the raw predictions (or probabilities).")
-@click.option("--weight", default=None, help="Column of the sample weights.")
+@click.option(
+    "--loss", "loss_name", required=True, metavar="NAME", help="Registered loss (losslab list)."
+)
+@click.option("--target", required=True, metavar="COL", help="Column of the targets (labels).")
+@click.option(
+    "--pred", required=True, metavar="COL", help="Column of the raw predictions (or probabilities)."
+)
+@click.option("--weight", default=None, metavar="COL", help="Column of the sample weights.")
 @click.option("--by", default=None, metavar="COL", help="Also report per value of this column.")
 @click.option(
     "--reduction",
@@ -725,7 +733,7 @@ def eval_(
     as_csv: bool,
     no_progress: bool,
 ) -> None:
-    """A loss over FILE... of targets and predictions; ``-`` reads standard input.
+    """A loss over FILE... of targets and predictions; - reads standard input.
 
     \b
     Formats: CSV, TSV and other delimited text, in any encoding, compressed with gzip, bz2,
