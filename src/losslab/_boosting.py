@@ -459,7 +459,7 @@ def check_classifier_loss(loss: Loss, n_classes: int, regressor: str) -> None:
             f"{loss.name} is a softmax loss and needs at least 3 classes, got "
             f"{n_classes} class(es); use log_loss or focal for two classes"
         )
-    if not loss.is_multiclass and loss.link.name != "logit":
+    if loss.kind == "regression":
         raise ValueError(f"{loss.name} is a regression loss; use {regressor}")
     if not loss.is_multiclass and n_classes != 2:
         raise ValueError(

@@ -205,13 +205,21 @@ def init_score(
 _ATTRIBUTE = re.compile(r"^\[(losslab_\w+): (.*)\]$", re.MULTILINE)
 
 
-def _link_objective(plan: FitPlan, n_classes: int) -> str:
-    """The built-in objective whose output transform is the loss's link."""
-    if plan.loss.kind == "binary":
-        return "binary sigmoid:1"
-    if plan.loss.kind == "multiclass":
-        return f"multiclass num_class:{n_classes}"
-    return "regression"
+_LINK_OBJECTIVES = {
+    "logit": "binary sigmoid:1",
+    "half_logit": "binary sigmoid:2",
+    "softmax": "multiclass num_class:{k}",
+    "identity": "regression",
+    "log": "poisson",
+}
+"""LightGBM's built-in objectives by the inverse link they apply to raw scores at predict."""
+
+
+def _link_objective(plan: FitPlan, n_classes: int) -> str | None:
+    """The built-in objective whose output transform is the loss's inverse link (None: no
+    built-in objective has it; LightGBM then returns raw scores)."""
+    objective = _LINK_OBJECTIVES.get(plan.loss.link.name)
+    return None if objective is None else objective.format(k=n_classes)
 
 
 def fold_init_score(booster: lightgbm.Booster, init: np.ndarray[Any, Any]) -> None:
@@ -233,10 +241,11 @@ def with_plan(booster: lightgbm.Booster, plan: FitPlan, n_classes: int) -> light
         fold_init_score(booster, plan.init)
     text = booster.model_to_string()
     head, sep, rest = text.partition("\n\n")
-    if plan.route is None and not re.search(r"^objective=", head, re.MULTILINE):
+    objective = _link_objective(plan, n_classes)
+    if objective and plan.route is None and not re.search(r"^objective=", head, re.MULTILINE):
         head = re.sub(
             r"^(max_feature_idx=.*)$",
-            lambda m: f"{m.group(1)}\nobjective={_link_objective(plan, n_classes)}",
+            lambda m: f"{m.group(1)}\nobjective={objective}",
             head,
             count=1,
             flags=re.MULTILINE,
@@ -539,5 +548,7 @@ class LGBMRegressor(_LGBMLossMixin, lightgbm.LGBMRegressor):  # type: ignore[mis
     get_params = _LGBMLossMixin._get_params
 
     def predict(self, X: Any, init_score: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
-        """Predictions: raw scores (+ ``init_score`` if given), identity link."""
-        return self._raw(X, init_score, **kwargs)
+        """Predictions: the loss's inverse link of the raw scores (+ ``init_score`` if
+        given): the scores themselves for the identity link, ``exp`` of them for the log link."""
+        raw = self._raw(X, init_score, **kwargs)
+        return np.asarray(self.loss_.link.inverse(raw))

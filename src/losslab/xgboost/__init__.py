@@ -204,8 +204,8 @@ def base_score(plan: FitPlan) -> float | list[float]:
     init = plan.init
     if plan.loss.kind == "multiclass":
         return [float(v) for v in init]
-    if plan.loss.kind == "binary":
-        p = float(plan.loss.link.inverse(np.asarray(float(init))))
+    if plan.loss.kind == "binary":  # binary:logistic reads it through the logit
+        p = 1.0 / (1.0 + float(np.exp(-float(init))))
         return min(max(p, _P_MIN), 1.0 - _P_MIN)
     return float(init)
 
@@ -419,5 +419,7 @@ class XGBRegressor(_XGBLossMixin, xgboost.XGBRegressor):
     """
 
     def predict(self, X: Any, base_margin: Any = None, **kwargs: Any) -> Any:
-        """Predictions: trees + init score (or + ``base_margin``), identity link."""
-        return self._decision(X, base_margin, **kwargs)
+        """Predictions: the loss's inverse link of trees + init score (or + ``base_margin``):
+        the margins themselves for the identity link, ``exp`` of them for the log link."""
+        margin = self._decision(X, base_margin, **kwargs)
+        return margin if self.loss_.link.name == "identity" else self.loss_.link.inverse(margin)
