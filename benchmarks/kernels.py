@@ -7,7 +7,8 @@ losslab's fused path, as a table and as JSON. Run it as a script from the reposi
 is not part of the installed package: ``losslab bench`` times losslab's own losses only.
 
 Tasks (``n`` elements, labels ``y`` with 10 % positives, logits ``z ~ N(0, 3^2)``; regression
-targets ``y ~ N(0, 1)``, predictions ``z = y + N(0, 1)``):
+targets ``y ~ N(0, 1)``, predictions ``z = y + N(0, 1)``, or, for a loss whose validation
+rejects real targets (Poisson, gamma, Tweedie), lognormal targets and ``z = log y + N(0, 0.5^2)``):
 
 ``focal_vgh``
     focal loss (gamma = 2, alpha = 0.25) value + gradient + Hessian: losslab fused (the
@@ -99,14 +100,22 @@ _SCRIPT = str(Path(__file__).resolve())
 
 
 def _data(task: str, n: int, dtype: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    import losslab
+
     rng = np.random.default_rng(0)
     if _kind(task) == "binary":
         y = (rng.random(n) < 0.1).astype(dtype)
         z = rng.normal(0.0, 3.0, n).astype(dtype)
-    else:
-        y = rng.normal(0.0, 1.0, n).astype(dtype)
-        z = (y + rng.normal(0.0, 1.0, n)).astype(dtype)
-    return y, z
+        return y, z
+    y64 = rng.normal(0.0, 1.0, n)
+    z64 = y64 + rng.normal(0.0, 1.0, n)
+    loss = losslab.get_loss(task[: -len("_vg")])
+    try:
+        loss.loss(y64[:64], z64[:64])
+    except ValueError:  # targets must be positive (Poisson, gamma, Tweedie): log-link data
+        y64 = rng.lognormal(0.0, 0.5, n)
+        z64 = np.log(y64) + rng.normal(0.0, 0.5, n)
+    return y64.astype(dtype), z64.astype(dtype)
 
 
 def _kind(task: str) -> str:

@@ -385,7 +385,8 @@ def test_bench_small(runner: CliRunner) -> None:
     rows = [ln.split() for ln in res.stdout.splitlines()[1:] if ln.strip()]
     assert [r[0] for r in rows[:2]] == ["huber", "focal"]
     for r in rows[:2]:
-        assert all(float(x) > 0 for x in r[2:])  # every timing and ratio measured
+        assert r[1] == (losslab.LOSSES[r[0]].kernel or "-")
+        assert all(float(x) > 0 for x in r[3:])  # every timing and ratio measured
     res = runner.invoke(cli, ["bench", "--sizes", "1e4", "--repeats", "1", "--json"])
     assert res.exit_code == 0, res.output
     timed = {r["loss"] for r in json.loads(res.stdout)["results"]}
