@@ -159,6 +159,25 @@ def test_stdin(runner: CliRunner, frame: dict[str, Any], case: str) -> None:
     assert out["total"]["sum"] == pytest.approx(float(_expected(frame).sum()), rel=1e-12)
 
 
+def test_named_pipe(runner: CliRunner, tmp_path: Path, frame: dict[str, Any]) -> None:
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    data = gzip.compress(_text(frame).encode())
+
+    def feed() -> None:
+        with open(fifo, "wb") as fh:
+            fh.write(data)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    out = _json(_eval(runner, "--json", str(fifo)))
+    writer.join()
+    assert out["total"]["sum"] == pytest.approx(float(_expected(frame).sum()), rel=1e-12)
+
+
 def test_stdin_only_once(runner: CliRunner, frame: dict[str, Any]) -> None:
     line = _one_error_line(_eval(runner, "-", "-", input=_text(frame).encode()))
     assert "only once" in line
@@ -446,6 +465,32 @@ def test_streamed_in_blocks(
     path.write_bytes(gzip.compress(late) if compress else late)
     line = _one_error_line(_eval(runner, str(path)))
     assert f"line {5000 + 2}: label outside [0, 1]" in line
+
+
+def _refuses_negative_targets() -> list[str]:
+    """Registered one-column losses whose own validation refuses y = -1 (Poisson, gamma...)."""
+    names = []
+    for name, cls in sorted(losslab.LOSSES.items()):
+        if cls.kind != "regression":
+            continue
+        try:
+            cls().loss(np.array([-1.0]), np.array([0.0]))
+        except ValueError:
+            names.append(name)
+    return names
+
+
+def test_registered_loss_domain_error_names_its_line(runner: CliRunner, tmp_path: Path) -> None:
+    names = _refuses_negative_targets()
+    assert names, "the registry has Poisson/gamma/Tweedie losses with positive targets"
+    path = tmp_path / "d.csv"
+    path.write_text("y,z\n1,0.5\n2,0.1\n\n-1,0.3\n3,0.2\n", encoding="utf-8")
+    for name in names:
+        res = runner.invoke(
+            cli, ["eval", "--loss", name, "--target", "y", "--pred", "z", str(path)]
+        )
+        line = _one_error_line(res)
+        assert f"{path}: line 5: " in line, line
 
 
 def test_loss_validation_error_names_its_row() -> None:

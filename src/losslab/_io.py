@@ -221,7 +221,8 @@ class Batch:
 def expand_inputs(args: Sequence[str], stdin: BinaryIO | None = None) -> list[Source]:
     """Sources for the command-line arguments, in order.
 
-    ``-`` reads standard input (once); a pattern with ``*``, ``?`` or ``[`` (``**`` recursive)
+    ``-`` reads standard input (once), as a named pipe (``/dev/stdin``, ``<(zcat ...)``) is
+    read: into memory; a pattern with ``*``, ``?`` or ``[`` (``**`` recursive)
     expands to its matching files in sorted order; a directory to the files under it, sorted.
 
     Raises
@@ -247,6 +248,12 @@ def expand_inputs(args: Sequence[str], stdin: BinaryIO | None = None) -> list[So
             sources.extend(_source(str(p), p, None) for p in files)
         elif path.is_file():
             sources.append(_source(arg, path, None))
+        elif path.exists():  # a pipe: /dev/stdin, a shell's <(zcat ...)
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise InputError(f"cannot read {arg}: {exc.strerror or exc}") from None
+            sources.append(_source(arg, None, data))
         elif _GLOB_CHARS & set(arg):
             matches = sorted(p for p in glob.glob(arg, recursive=True) if os.path.isfile(p))
             if not matches:
