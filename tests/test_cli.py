@@ -107,6 +107,21 @@ def test_plot(runner: CliRunner, tmp_path: Path, args: list[str], suffix: str) -
         assert data.startswith(b"\x89PNG") if suffix == "png" else b"<svg" in data[:2000]
 
 
+def test_curves_of_every_registered_loss() -> None:
+    """What plot draws, for every loss in the registry (the figure itself is tested above)."""
+    from losslab.cli import _curves
+
+    z = np.linspace(-4.0, 4.0, 41)
+    for name, cls in sorted(losslab.LOSSES.items()):
+        curves, xlabel = _curves(cls(), z)
+        assert curves, name
+        assert xlabel, name
+        for label, *vals in curves:
+            for v in vals:
+                assert np.shape(v) == z.shape, (name, label)
+                assert np.all(np.isfinite(v)), (name, label)
+
+
 @pytest.mark.parametrize(
     ("args", "match"),
     [

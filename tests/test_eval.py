@@ -275,6 +275,25 @@ def test_by_with_nulls_in_parquet(runner: CliRunner, tmp_path: Path) -> None:
     assert groups["1"]["loss"] == pytest.approx(full[0] + full[2])
 
 
+@pytest.mark.parametrize("name", ["d.csv", "d.parquet"])
+def test_by_a_numeric_column(
+    runner: CliRunner, tmp_path: Path, frame: dict[str, Any], name: str
+) -> None:
+    """--by the label column: the loss per class; the weight column may be the key too."""
+    path = tmp_path / name
+    path.write_bytes(_parquet(frame) if name.endswith("parquet") else _text(frame).encode())
+    out = _json(_eval(runner, "--json", "--by", "y", "--weight", "w", str(path)))
+    values = _expected(frame)
+    groups = {g["group"]: g for g in out["groups"]}
+    assert set(groups) == {"0", "1"}
+    for key, g in groups.items():
+        mask = frame["y"] == float(key)
+        expect = float(np.sum((frame["w"] * values)[mask]) / frame["w"][mask].sum())
+        assert g["mean"] == pytest.approx(expect, rel=1e-12)
+    out = _json(_eval(runner, "--json", "--by", "w", "--weight", "w", str(path)))
+    assert {g["group"] for g in out["groups"]} == {"1", "2", "3"}
+
+
 def test_json_and_csv_outputs_with_infinite_loss(runner: CliRunner, tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     path.write_text("y,p,w\n1,0.5,1\n1,0,2\n0,0.25,1\n1,0,0\n", encoding="utf-8")

@@ -416,10 +416,15 @@ def _sniff_delimiter(src: Source, first: str, wanted: Sequence[str]) -> str:
     return _SNIFF_DELIMITERS[-best[1]] if best[0] > 0 else ","
 
 
+def _wanted(numeric: Sequence[str], key: str | None) -> list[str]:
+    """The columns to read, each once (the group column may also be a numeric one)."""
+    return list(dict.fromkeys([*numeric, *([key] if key is not None else [])]))
+
+
 def _text_batches(
     src: Source, numeric: Sequence[str], key: str | None, options: TextOptions, chunk_size: int
 ) -> Iterator[Batch]:
-    wanted = [*numeric, *([key] if key is not None else [])]
+    wanted = _wanted(numeric, key)
     layout = _layout(src, options, wanted)
     _missing(src, wanted, layout.header, "header (line 1): ")
     whole = src.nbytes <= (WHOLE_FILE_BYTES // 4 if src.compression else WHOLE_FILE_BYTES)
@@ -431,7 +436,7 @@ def _text_batches(
     )
     parse_options = pa_csv.ParseOptions(delimiter=layout.delimiter)
     types = {c: pa.float64() for c in numeric}
-    if key is not None:
+    if key is not None and key not in types:
         types[key] = pa.string()
     convert_options = pa_csv.ConvertOptions(include_columns=wanted, column_types=types)
     locate = functools.partial(_text_where, src, layout)
@@ -471,7 +476,10 @@ def _batch(
     locate: Callable[[int], str],
 ) -> Batch:
     columns = {c: float64_numpy(part.column(c)) for c in numeric}
-    keys = part.column(key) if key is not None else None
+    keys = None
+    if key is not None:  # text; a numeric column used as the key: its numbers as text
+        keys = part.column(key)
+        keys = keys if pa.types.is_string(keys.type) else pc.cast(keys, pa.string())
     return Batch(columns, keys, first_row, locate)
 
 
@@ -615,7 +623,7 @@ def _parquet_where(src: Source, row: int) -> str:
 def _parquet_batches(
     src: Source, numeric: Sequence[str], key: str | None, chunk_size: int
 ) -> Iterator[Batch]:
-    wanted = [*numeric, *([key] if key is not None else [])]
+    wanted = _wanted(numeric, key)
     try:
         if src.compression is not None:
             pf = pq.ParquetFile(pa.BufferReader(src.read_all()))

@@ -330,9 +330,10 @@ def plot(
 
     The parameters may come before or after LOSS: losslab plot focal --gamma 2 --alpha 0.25
     and losslab plot --gamma 2 focal are the same. Binary losses are drawn for y = 1 and
-    y = 0 against the logit; regression losses against the residual r = prediction - y;
-    multiclass losses for K = 2, raw = (z, 0), class 0. The titles name every parameter,
-    defaults included.
+    y = 0 against the logit; regression losses against the residual r = prediction - y (with
+    a log link: for y = 1, and y = 0 where allowed, against the raw prediction); multiclass
+    losses for K = 2, raw = (z, 0), class 0. The titles name every parameter, defaults
+    included.
     """
     raw, rest = _split_params(ctx.args)
     if not rest:
@@ -391,9 +392,21 @@ def _curves(loss: Any, z: np.ndarray[Any, Any]) -> tuple[list[tuple[str, Any, An
                 v, g, h = loss.loss_gradient_hessian(np.full_like(z, yv), z)
                 curves.append((f"y = {yv:g}", np.asarray(v), np.asarray(g), np.asarray(h)))
             return curves, "logit z"
-        v, g, h = loss.loss_gradient_hessian(np.zeros_like(z), z)
-        curves.append(("y = 0", np.asarray(v), np.asarray(g), np.asarray(h)))
-        return curves, "residual r = prediction - y"
+        link = type(loss.link).__name__
+        if link == "IdentityLink":
+            v, g, h = loss.loss_gradient_hessian(np.zeros_like(z), z)
+            curves.append(("y = 0", np.asarray(v), np.asarray(g), np.asarray(h)))
+            return curves, "residual r = prediction - y"
+        # another link (log for Poisson, gamma, Tweedie): y = 1, and y = 0 where allowed
+        for yv in (1.0, 0.0):
+            try:
+                v, g, h = loss.loss_gradient_hessian(np.full_like(z, yv), z)
+            except ValueError:
+                if yv == 1.0:
+                    raise
+                continue
+            curves.append((f"y = {yv:g}", np.asarray(v), np.asarray(g), np.asarray(h)))
+        return curves, f"raw prediction z ({link}: prediction = link.inverse(z))"
     except (ValueError, TypeError) as exc:
         raise _fail(str(exc)) from None
 
