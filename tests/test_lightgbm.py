@@ -45,6 +45,7 @@ def test_tiny_data_trains() -> None:
 @parametrize_with_checks(
     [
         ll.LGBMClassifier(n_estimators=20, n_jobs=1),
+        ll.LGBMClassifier(loss="focal", n_estimators=20, n_jobs=1),  # binary only
         ll.LGBMRegressor(n_estimators=20, n_jobs=1),
     ],
 )

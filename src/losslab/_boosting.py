@@ -463,6 +463,8 @@ def check_classifier_loss(loss: Loss, n_classes: int, regressor: str) -> None:
         raise ValueError(f"{loss.name} is a regression loss; use {regressor}")
     if not loss.is_multiclass and n_classes != 2:
         raise ValueError(
+            "Only binary classification is supported. The type of the target is "
+            f"{'multiclass' if n_classes > 2 else 'binary'}: "
             f"{loss.name} is a binary loss and needs exactly 2 classes, got "
             f"{n_classes} class(es); use softmax_cross_entropy or softmax_focal"
         )
@@ -814,9 +816,16 @@ class SklearnLossMixin:
             raise ValueError("X has 0 rows (samples); fit needs at least one")
         classifier = self._is_classifier()
         arr = check_y(y, classifier=classifier)
-        if arr.dtype.kind == "f" and bool(np.any(np.isnan(arr))):
-            raise ValueError("y contains NaN; every label / target must be a number")
+        if arr.dtype.kind in "fc":
+            from sklearn.utils import assert_all_finite
+
+            assert_all_finite(arr, input_name="y")  # "Input y contains NaN / infinity"
         if classifier:
+            from sklearn.utils.multiclass import type_of_target
+
+            kind = type_of_target(arr, input_name="y", raise_unknown=True)
+            if kind not in ("binary", "multiclass"):
+                raise ValueError(f"Unknown label type: {kind}; y must hold class labels")
             classes, enc = np.unique(arr, return_inverse=True)
             summary = summarise_labels(enc, sample_weight)
             return self._plan_from(summary, classes, enc, start_given=start_given)
