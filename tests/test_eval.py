@@ -303,7 +303,7 @@ def test_json_and_csv_outputs_with_infinite_loss(runner: CliRunner, tmp_path: Pa
     assert total["mean"] is None
     assert total["sum"] is None
     # the zero-weight row is left out; the first infinite row is line 3
-    assert "infinite at 1 row(s)" in total["note"]
+    assert "not finite at 1 row(s)" in total["note"]
     assert "line 3" in total["note"]
     assert "--clip" in total["note"]
     res = runner.invoke(cli, [*base, "w", "--csv", str(path)])
@@ -311,7 +311,7 @@ def test_json_and_csv_outputs_with_infinite_loss(runner: CliRunner, tmp_path: Pa
     rows = list(csv.DictReader(io.StringIO(res.stdout)))
     assert [r["kind"] for r in rows] == ["file", "total"]
     assert rows[1]["mean"] == ""
-    assert "infinite" in rows[1]["note"]
+    assert "not finite" in rows[1]["note"]
     assert rows[1]["rows"] == "4"
     # finite: the CSV numbers are the JSON numbers
     res = runner.invoke(cli, [*base, "w", "--csv", "--clip", "1e-6", str(path)])
@@ -320,6 +320,20 @@ def test_json_and_csv_outputs_with_infinite_loss(runner: CliRunner, tmp_path: Pa
     assert float(rows[1]["mean"]) == clipped["total"]["mean"]
     assert rows[1]["note"] == ""
     assert math.isfinite(clipped["total"]["mean"])
+
+
+def test_infinite_prediction_makes_a_nan_loss_with_a_reason(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("y,z\n1,0.5\n0,inf\n2,-inf\n", encoding="utf-8")
+    res = runner.invoke(
+        cli, ["eval", "--loss", "huber", "--target", "y", "--pred", "z", "--json", str(path)]
+    )
+    out = _json(res)
+    assert out["total"]["mean"] is None
+    assert "not finite at 2 row(s), first at" in out["total"]["note"]
+    assert f"{path}: line 3" in out["total"]["note"]
 
 
 def test_zero_weights_give_null_mean_with_a_reason(runner: CliRunner, tmp_path: Path) -> None:

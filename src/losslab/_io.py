@@ -439,7 +439,7 @@ def _text_batches(
     if key is not None and key not in types:
         types[key] = pa.string()
     convert_options = pa_csv.ConvertOptions(include_columns=wanted, column_types=types)
-    locate = functools.partial(_text_where, src, layout)
+    locate = _TextLocator(src, layout)
     row = 0
     try:
         stream = src.open()
@@ -608,11 +608,22 @@ def _text_line_of_row(src: Source, layout: _TextLayout, row: int) -> int:
     return row + 2  # pragma: no cover - the row was read, so the records reach it
 
 
-def _text_where(src: Source, layout: _TextLayout, row: int) -> str:
-    try:
-        return f"{src.name}: line {_text_line_of_row(src, layout, row)}"
-    except InputError:
-        return f"{src.name}: data row {row + 1}"
+class _TextLocator:
+    """``"NAME: line L"`` for a 0-based data row of a text source, remembered once found
+    (each new row reads the file again: for error messages and notes only)."""
+
+    def __init__(self, src: Source, layout: _TextLayout) -> None:
+        self.src, self.layout = src, layout
+        self.found: dict[int, str] = {}
+
+    def __call__(self, row: int) -> str:
+        if row not in self.found:
+            try:
+                line = _text_line_of_row(self.src, self.layout, row)
+                self.found[row] = f"{self.src.name}: line {line}"
+            except InputError:
+                self.found[row] = f"{self.src.name}: data row {row + 1}"
+        return self.found[row]
 
 
 def _parquet_where(src: Source, row: int) -> str:

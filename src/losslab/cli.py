@@ -420,7 +420,7 @@ _REDUCTIONS = ("mean", "sum", "positives")
 @dataclasses.dataclass
 class _Acc:
     """Running totals of one file, group or the whole input: rows, sum(w L), sum(w), the
-    positives (sum of the labels) and the rows whose loss is infinite (with a callable that
+    positives (sum of the labels) and the rows whose loss is not finite (with a callable that
     names the first one, for the note)."""
 
     rows: int = 0
@@ -527,10 +527,10 @@ def _accumulate(
     with np.errstate(invalid="ignore", over="ignore"):  # inf * 0: handled below
         weighted = values if w is None else w * values
         total = float(weighted.sum())
-    inf = None
+    inf = None  # rows whose loss is inf or NaN (an infinite raw prediction), weight > 0
     if not math.isfinite(total):
-        inf = np.isinf(values) if w is None else np.isinf(values) & (w != 0)
-        if w is not None:  # a zero weight drops its row, an infinite loss included
+        inf = ~np.isfinite(values) if w is None else ~np.isfinite(values) & (w != 0)
+        if w is not None:  # a zero weight drops its row, a non-finite loss included
             weighted = np.where(w != 0, weighted, 0.0)
             total = float(weighted.sum())
     # the foreground mass counted by reduction="positives": the labels of rows with weight > 0
@@ -594,7 +594,7 @@ def _summary(spec: _EvalSpec, key: str, label: Any, acc: _Acc) -> dict[str, Any]
     if acc.n_inf:
         first = f", first at {acc.first_inf()}" if acc.first_inf is not None else ""
         hint = " (a probability of exactly 0 or 1; --clip bounds them)" if spec.proba else ""
-        notes.append(f"the loss is infinite at {acc.n_inf} row(s){first}{hint}")
+        notes.append(f"the loss is not finite at {acc.n_inf} row(s){first}{hint}")
     elif not math.isfinite(acc.total):
         notes.append("the sum overflows float64")
     if acc.wsum <= 0:
@@ -642,9 +642,7 @@ class _RowsOut:
 
         rows = np.arange(batch.first_row + 1, batch.first_row + 1 + values.size, dtype=np.int64)
         line = pa.array(rows + 1) if src.format == "text" else pa.nulls(values.size, pa.int64())
-        files = pa.DictionaryArray.from_arrays(
-            pa.array(np.zeros(values.size, dtype=np.int32)), pa.array([src.name])
-        ).cast(pa.string())
+        files = pa.repeat(pa.scalar(src.name, pa.string()), values.size)
         table = pa.table([files, pa.array(rows), line, pa.array(values)], schema=self.schema)
         self.writer.write_table(table)
 
