@@ -90,6 +90,13 @@ def _zstd(data: bytes) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
+def _empty_parquet() -> bytes:
+    sink = io.BytesIO()
+    empty = pa.array([], pa.float64())
+    pq.write_table(pa.table({"y": empty, "z": empty}), sink)
+    return sink.getvalue()
+
+
 def _parquet(frame: dict[str, Any], **kwargs: Any) -> bytes:
     sink = io.BytesIO()
     pq.write_table(pa.table({k: list(v) for k, v in frame.items()}), sink, **kwargs)
@@ -425,8 +432,13 @@ MALFORMED: dict[str, tuple[str, Callable[[], bytes], list[str]]] = {
         lambda: bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8)),
         ["line 1", "binary"],
     ),
-    "empty file": ("d.csv", lambda: b"", ["empty file"]),
-    "only a header": ("d.csv", lambda: b"y,z\n", ["no data rows"]),
+    "empty file": ("d.csv", lambda: b"", ["line 1: empty file"]),
+    "only a header": ("d.csv", lambda: b"y,z\n", ["line 2: no data rows"]),
+    "parquet without rows": (
+        "d.parquet",
+        lambda: _empty_parquet(),
+        ["row 1: no data rows"],
+    ),
     "truncated parquet": (
         "d.parquet",
         lambda: _parquet({"y": [1.0, 0.0], "z": [0.5, 0.1]})[:-20],

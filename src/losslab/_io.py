@@ -354,7 +354,7 @@ def _layout(src: Source, options: TextOptions, wanted: Sequence[str]) -> _TextLa
     """Encoding, delimiter and header of a text source, from its first bytes."""
     head = _head(src)
     if not head.strip():
-        raise InputError(f"{src.name}: empty file (no header row)")
+        raise InputError(f"{src.name}: line 1: empty file (no header row)")
     if options.encoding is not None:
         encoding = options.encoding
     elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):

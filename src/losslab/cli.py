@@ -835,7 +835,8 @@ def _run_eval(
                 if bar is not None:
                     bar.update(values.size)
             if acc.rows == 0:
-                raise _fail(f"{src.name}: no data rows")
+                where = "line 2" if src.format == "text" else "row 1"
+                raise _fail(f"{src.name}: {where}: no data rows")
             per_file.append((src, acc))
         if writer is not None:
             writer.commit()
