@@ -214,3 +214,48 @@ def test_dask_multiclass_softmax_focal(client: Client, data: dict[str, Any]) -> 
         assert proba.shape == (N, 3)
         np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
         assert np.mean(est.predict(dX).compute() == k) > 0.6  # chance: 1/3
+
+
+@pytest.mark.parametrize("lib", ["xgboost", "lightgbm"])
+def test_dask_dataframe_fit_and_predict(client: Client, data: dict[str, Any], lib: str) -> None:
+    dd = pytest.importorskip("dask.dataframe")
+    import pandas as pd
+
+    frame = pd.DataFrame(data["X"], columns=[f"f{i}" for i in range(5)])
+    dX = dd.from_pandas(frame, npartitions=2)
+    dy = dd.from_pandas(pd.Series(data["y"], name="y"), npartitions=2)
+    focal = losslab.get_loss("focal", gamma=2.0)
+    if lib == "xgboost":
+        est: Any = lxd.DaskXGBClassifier(loss=focal, **XGB_OPTS)
+        ref: Any = lxd.DaskXGBClassifier(loss=focal, **XGB_OPTS)
+    else:
+        est = lld.DaskLGBMClassifier(loss=focal, **LGB_OPTS)
+        ref = lld.DaskLGBMClassifier(loss=focal, **LGB_OPTS)
+    _fit(est, client, dX, dy, None)
+    _fit(ref, client, data["dX"], data["dy"], None)
+    assert float(est.init_score_) == pytest.approx(focal.fit_intercept_only(data["y"]), rel=1e-12)
+    proba = est.predict_proba(dX).compute()
+    assert proba.shape == (N, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    p_ref = ref.predict_proba(data["dX"]).compute()
+    if lib == "xgboost":
+        np.testing.assert_allclose(proba, p_ref, atol=1e-5)
+    else:
+        _close_on_average(proba, p_ref)
+    labels = est.predict(dX).compute()
+    np.testing.assert_array_equal(labels, np.argmax(proba, axis=1))
+
+
+def test_label_summary_is_a_reduction_over_blocks(client: Client, data: dict[str, Any]) -> None:
+    from losslab._boosting import dask_label_summary, summarise_labels
+
+    values, weights = dask_label_summary(data["dy"], data["dw"])
+    v0, w0 = summarise_labels(data["y"], data["w"])
+    np.testing.assert_array_equal(values, [0.0, 1.0])
+    np.testing.assert_array_equal(values, v0)
+    np.testing.assert_allclose(weights, w0, rtol=1e-12)
+    # one (value, weight) pair per label per block reaches the client, not the labels
+    k = da.from_array(np.arange(N) % 3, chunks=N // 4)
+    v, w = dask_label_summary(k)
+    np.testing.assert_array_equal(v, [0, 1, 2])
+    np.testing.assert_array_equal(w, [np.sum(np.arange(N) % 3 == c) for c in range(3)])

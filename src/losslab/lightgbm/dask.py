@@ -26,8 +26,9 @@ _da: Any = dask.array  # untyped in places
 
 
 def _as_dask_array(x: Any) -> Any:
-    """A Dask array from a Dask array, Series or DataFrame (known row chunks)."""
-    return x.to_dask_array(lengths=True) if hasattr(x, "to_dask_array") else x
+    """A Dask array from a Dask array, Series or DataFrame (row chunks left unknown: computing
+    them would run the prediction twice)."""
+    return x.to_dask_array() if hasattr(x, "to_dask_array") else x
 
 
 def _init_like(plan: FitPlan, y: Any) -> Any:
