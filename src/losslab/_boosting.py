@@ -37,8 +37,9 @@ leaves are fitted. ``hessian=`` names what the adapter hands over:
     above minus below, a signed step of at most ``value^-1`` per round. Both libraries' own
     L1 and quantile objectives refit each leaf to the (weighted) median or quantile of its
     residuals after the tree is grown; neither lets a custom objective do that from Python
-    without desynchronising its cached training scores, so losslab does not, and these
-    objectives converge more slowly than the built-in ones.
+    without desynchronising its cached training scores. So the estimators route these two
+    losses to those built-in objectives (:func:`builtin_route`) unless a policy is named;
+    with ``constant`` they converge far more slowly (and warn).
 
     Also the default for pseudo-Huber and log-cosh, with ``value=1``: their exact Hessians
     are positive but decay far from the optimum (``(delta / |r|)^3``, ``4 e^(-2 |r|)``), so a
@@ -48,9 +49,14 @@ leaves are fitted. ``hessian=`` names what the adapter hands over:
     the optimum. ``hessian="exact"`` is available (XGBoost's ``reg_lambda=1`` tames it).
 
 Sample weights multiply the gradient and the (policy) Hessian. The init score is
-``loss.fit_intercept_only(y, w)``; boosting libraries do not estimate it for a custom objective
-(XGBoost starts at 0.5, LightGBM at 0), so the estimators pass it as the base margin / init
-score and add it back at prediction time.
+``loss.fit_intercept_only(y, w)``; boosting libraries do not estimate it for a custom objective,
+so the estimators put it into the model (XGBoost's ``base_score``, LightGBM's first trees), where
+the host library alone finds it when it loads a saved model.
+
+The scikit-learn estimators of both modules share one fit plan (:class:`FitPlan`,
+:class:`SklearnLossMixin`): labels, weights, loss, policy or built-in route and init score are
+decided once, the host's ``fit`` runs with the objective set and restored, and what was used is
+recorded on the estimator and in the model.
 """
 
 from __future__ import annotations
