@@ -67,9 +67,10 @@ def test_registry_and_metadata(loss: Any) -> None:
         assert isinstance(getattr(loss, flag), bool), flag
     assert loss.kind in ("binary", "multiclass", "regression")
     assert loss.is_multiclass == (loss.kind == "multiclass")
-    assert loss.link.name == {"binary": "logit", "multiclass": "softmax"}.get(
-        loss.kind, loss.link.name
-    )
+    if loss.kind == "binary":  # a link to P(y = 1): the logit, or the half logit
+        assert loss.link.name in ("logit", "half_logit")
+    elif loss.kind == "multiclass":
+        assert loss.link.name == "softmax"
     # a loss with a kink in its gradient is not differentiable; a kink of the Hessian only
     # (Huber) keeps it differentiable
     assert loss.differentiable == (loss.name not in ("absolute_error", "pinball"))
@@ -111,9 +112,10 @@ def test_hessian_sign_is_honest(loss: Any) -> None:
             z = np.zeros((t.size, N_CLASSES))
             z[:, 0] = t
             y = np.zeros(t.size, dtype=np.int64)
-        else:
-            z, y = t, np.ones_like(t)
-        assert np.any(loss.hessian(y, z) < 0)
+            assert np.any(loss.hessian(y, z) < 0)
+        else:  # hard positives, or hard negatives (varifocal, ASL focus on the negatives)
+            ones = np.ones_like(t)
+            assert np.any(loss.hessian(ones, t) < 0) or np.any(loss.hessian(0 * ones, -t) < 0)
 
 
 @pytest.mark.parametrize("loss", ALL)
@@ -342,7 +344,7 @@ def test_reduction_positives(loss: Any) -> None:
     value = loss.loss(case.y, case.z)
     kw = {"sample_weight": case.w, "reduction": "positives"}
     kept = case.w > 0
-    if loss.name == "focal":
+    if isinstance(loss, losslab.FocalLoss):  # focal and poly1_focal: the label mass
         got = loss(case.y, case.z, **kw)
         n_pos = case.y[kept].sum()
         assert_allclose(got, np.sum(case.w * value) / max(n_pos, 1.0), rtol=1e-13)
@@ -359,6 +361,13 @@ def test_reduction_positives(loss: Any) -> None:
     elif loss.name == "softmax_focal":
         with pytest.raises(ValueError, match="background_class"):
             loss(case.y, case.z, **kw)
+    elif loss.supports_positives:  # the other detection losses: anchors with a target > 0
+        n_pos = np.sum(case.y[kept] > 0)
+        assert 0 < n_pos < kept.sum()
+        got = loss(case.y, case.z, **kw)
+        assert_allclose(got, np.sum(case.w * value) / n_pos, rtol=1e-13)
+        y0 = np.zeros_like(case.y)
+        assert_allclose(loss(y0, case.z, **kw), np.sum(case.w * loss.loss(y0, case.z)), rtol=1e-13)
     else:
         with pytest.raises(ValueError, match=r"(?i)positives|reduction"):
             loss(case.y, case.z, **kw)

@@ -306,7 +306,8 @@ def _sigmoid_parts_1div(x):
 
 @njit(**_PAR)
 def log_loss(y, z, w, v, g, h, p0, p1, flags):
-    """Log loss: ``y softplus(-z) + (1 - y) softplus(z)``, ``(1 - y) p - y q``, ``p q``."""
+    """Log loss with ``pos_weight = p0``: ``p0 y softplus(-z) + (1 - y) softplus(z)``,
+    ``(1 - y) p - p0 y q``, ``(p0 y + 1 - y) p q`` (``p q`` for ``p0 = 1``)."""
     n = z.shape[0]
     weighted = (flags & 8) != 0
     nnan = 0
@@ -319,9 +320,10 @@ def log_loss(y, z, w, v, g, h, p0, p1, flags):
             p, q, l1 = _sigmoid_parts(zi)
             sp = (zi if zi > 0.0 else 0.0) + l1
             spn = (-zi if zi < 0.0 else 0.0) + l1
-            val = yi * spn + (1.0 - yi) * sp
-            gr = (1.0 - yi) * p - yi * q
-            he = p * q
+            wy = p0 * yi
+            val = wy * spn + (1.0 - yi) * sp
+            gr = (1.0 - yi) * p - wy * q
+            he = p * q if p0 == 1.0 else (wy + (1.0 - yi)) * (p * q)
             if weighted:
                 wi = np.float64(w[i])
                 val *= wi
@@ -352,8 +354,9 @@ def log_loss_gh(y, z, w, v, g, h, p0, p1, flags):
             nonneg = zi >= 0.0
             p = big if nonneg else small
             q = small if nonneg else big
-            gr = (1.0 - yi) * p - yi * q
-            he = p * q
+            wy = p0 * yi
+            gr = (1.0 - yi) * p - wy * q
+            he = p * q if p0 == 1.0 else (wy + (1.0 - yi)) * (p * q)
             if weighted:
                 wi = np.float64(w[i])
                 gr *= wi

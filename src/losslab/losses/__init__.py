@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal, overload
 
-from losslab.losses import binary, multiclass, regression
+from losslab.losses import binary, detection, multiclass, regression
 from losslab.losses._base import REGISTRY, Loss, register
 from losslab.losses._params import Param, param
 from losslab.losses._policy import POLICY_NAMES, HessianPolicy
 from losslab.losses._reduce import REDUCTIONS
 from losslab.losses.binary import *  # noqa: F403
+from losslab.losses.detection import *  # noqa: F403
 from losslab.losses.multiclass import *  # noqa: F403
 from losslab.losses.regression import *  # noqa: F403
 
@@ -34,6 +35,7 @@ __all__ = [
     "warmup_kernels",
 ]
 __all__ += binary.__all__
+__all__ += detection.__all__
 __all__ += multiclass.__all__
 __all__ += regression.__all__
 # ruff RUF022 order (constants, classes, functions), which tests/test_import.py checks
@@ -46,9 +48,19 @@ LOSSES: Mapping[str, type[Loss]] = MappingProxyType(dict(sorted(REGISTRY.items()
 @overload
 def get_loss(name: Literal["absolute_error"], **params: Any) -> regression.AbsoluteError: ...
 @overload
+def get_loss(name: Literal["asymmetric"], **params: Any) -> detection.AsymmetricLoss: ...
+@overload
 def get_loss(name: Literal["focal"], **params: Any) -> binary.FocalLoss: ...
 @overload
 def get_loss(name: Literal["focal_star"], **params: Any) -> binary.FocalStarLoss: ...
+@overload
+def get_loss(name: Literal["poly1"], **params: Any) -> detection.Poly1Loss: ...
+@overload
+def get_loss(name: Literal["poly1_focal"], **params: Any) -> detection.Poly1FocalLoss: ...
+@overload
+def get_loss(name: Literal["quality_focal"], **params: Any) -> detection.QualityFocalLoss: ...
+@overload
+def get_loss(name: Literal["varifocal"], **params: Any) -> detection.VarifocalLoss: ...
 @overload
 def get_loss(name: Literal["half_squared_error"], **params: Any) -> regression.HalfSquaredError: ...
 @overload
@@ -67,6 +79,8 @@ def get_loss(
 ) -> multiclass.SoftmaxCrossEntropy: ...
 @overload
 def get_loss(name: Literal["softmax_focal"], **params: Any) -> multiclass.SoftmaxFocalLoss: ...
+@overload
+def get_loss(name: Literal["softmax_poly1"], **params: Any) -> multiclass.SoftmaxPoly1Loss: ...
 @overload
 def get_loss(name: Literal["squared_error"], **params: Any) -> regression.SquaredError: ...
 @overload

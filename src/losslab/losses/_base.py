@@ -100,8 +100,9 @@ class Loss:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # A subclass that redefines the math without naming a kernel must not inherit one.
-        if "_compute" in cls.__dict__ and "kernel" not in cls.__dict__:
+        # A kernel computes one class's formulas: a subclass (which may change them) does not
+        # inherit it, it names its own.
+        if "kernel" not in cls.__dict__:
             cls.kernel = None
 
     def __post_init__(self) -> None:

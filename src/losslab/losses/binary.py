@@ -56,10 +56,11 @@ class _BinaryLoss(Loss):
         return xp, y, proba, p.out_dtype
 
 
-def _log_loss_proba_value(y: Array, p: Array, xp: Any) -> Array:
-    """-y log p - (1 - y) log(1 - p), a term with label weight 0 dropped (0 log 0 = 0)."""
+def _log_loss_proba_value(y: Array, p: Array, xp: Any, pos_weight: float = 1.0) -> Array:
+    """-w y log p - (1 - y) log(1 - p), a term with label weight 0 dropped (0 log 0 = 0)."""
     pos, neg = y > 0, y < 1
-    term1 = xp.where(pos, y * -xp.log(xp.where(pos, p, 1.0)), 0.0)
+    wy = y if pos_weight == 1.0 else pos_weight * y
+    term1 = xp.where(pos, wy * -xp.log(xp.where(pos, p, 1.0)), 0.0)
     term0 = xp.where(neg, (1.0 - y) * -xp.log1p(-xp.where(neg, p, 0.0)), 0.0)
     return term1 + term0
 
@@ -78,14 +79,23 @@ class LogLoss(_BinaryLoss):
 
     ``L(y, z) = y * softplus(-z) + (1 - y) * softplus(z) = log(1 + e^z) - y z``,
     gradient ``sigmoid(z) - y = (1 - y) sigmoid(z) - y sigmoid(-z)``, Hessian
-    ``sigmoid(z) sigmoid(-z)``. Labels ``y`` in [0, 1] (soft labels allowed). The written form
-    is a convex combination of two softplus terms that never cancel, so relative accuracy holds
-    for y near 1 and z >> 0 too. It equals scikit-learn's ``HalfBinomialLoss`` and torch's
-    ``binary_cross_entropy_with_logits``.
+    ``sigmoid(z) sigmoid(-z)``. With ``pos_weight = w`` the positive term is weighted, as in
+    torch's ``BCEWithLogitsLoss(pos_weight=w)``: ``L = w y softplus(-z) + (1 - y) softplus(z)``,
+    gradient ``(1 - y) sigmoid(z) - w y sigmoid(-z)``, Hessian
+    ``(w y + 1 - y) sigmoid(z) sigmoid(-z)``; the intercept is the logit of
+    ``w sum(y) / (w sum(y) + sum(1 - y))``. Labels ``y`` in [0, 1] (soft labels allowed). The
+    written form is a convex combination of two softplus terms that never cancel, so relative
+    accuracy holds for y near 1 and z >> 0 too. It equals scikit-learn's ``HalfBinomialLoss``
+    and torch's ``binary_cross_entropy_with_logits``.
 
     The same objective on probabilities is :meth:`loss_from_proba` (log loss on
     ``p = sigmoid(z)``); it agrees with :meth:`loss` up to the rounding of ``p`` and breaks where
     ``sigmoid(z)`` rounds to 1 (``z`` > 36.7 in float64, > 16.6 in float32).
+
+    Parameters
+    ----------
+    pos_weight : float, default 1.0
+        Weight of the positive term, > 0.
 
     Example
     -------
@@ -96,27 +106,42 @@ class LogLoss(_BinaryLoss):
 
     name: ClassVar[str] = "log_loss"
     kernel: ClassVar[str | None] = "log_loss"
+    examples: ClassVar[tuple[dict[str, Any], ...]] = ({"pos_weight": 3.0}, {"pos_weight": 0.2})
+    pos_weight: float = param(
+        1.0,
+        low=0.0,
+        low_inclusive=False,
+        doc="Weight of the positive term (torch's BCEWithLogitsLoss pos_weight).",
+    )
+
+    def _kernel_args(self) -> tuple[float, float]:
+        return self.pos_weight, 0.0
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
         s = SigmoidParts(z, xp=xp)
+        wy = y if self.pos_weight == 1.0 else self.pos_weight * y
         value = grad = hess = None
         if need[0]:
-            value = y * s.softplus_neg() + (1.0 - y) * s.softplus()
+            value = wy * s.softplus_neg() + (1.0 - y) * s.softplus()
         if need[1]:
-            grad = (1.0 - y) * s.p - y * s.q
+            grad = (1.0 - y) * s.p - wy * s.q
         if need[2]:
-            hess = s.pq()
+            hess = s.pq() if self.pos_weight == 1.0 else (wy + (1.0 - y)) * s.pq()
         return value, grad, hess
 
     def _intercept(self, y: np.ndarray[Any, Any], w: np.ndarray[Any, Any]) -> float:
+        # sum w [(1 - y) sigmoid(c) - pos_weight y sigmoid(-c)] = 0
         eps = float(np.finfo(np.float64).eps)
-        mean = float(np.clip(np.sum(w * y) / np.sum(w), eps, 1.0 - eps))
+        pos = self.pos_weight * float(np.sum(w * y))
+        neg = float(np.sum(w * (1.0 - y)))
+        mean = float(np.clip(pos / (pos + neg), eps, 1.0 - eps))
         return float(np.log(mean) - np.log1p(-mean))
 
     def loss_from_proba(
         self, y_true: Any, y_proba: Any, *, clip: float | None = None, validate: bool = True
     ) -> Array:
-        """Log loss on probabilities: ``-y log p - (1 - y) log(1 - p)``.
+        """Log loss on probabilities: ``-w y log p - (1 - y) log(1 - p)`` (``w`` the
+        ``pos_weight``).
 
         No clipping unless asked: ``p = 0`` with ``y > 0`` and ``p = 1`` with ``y < 1`` give
         ``inf`` (the true loss); a term whose label weight is exactly 0 is dropped
@@ -131,7 +156,7 @@ class LogLoss(_BinaryLoss):
         """
         xp, y, p, out_dtype = self._proba_inputs(y_true, y_proba, clip, validate)
         with np.errstate(divide="ignore", over="ignore", under="ignore"):
-            value = _log_loss_proba_value(y, p, xp)
+            value = _log_loss_proba_value(y, p, xp, self.pos_weight)
         return value if value.dtype == out_dtype else xp.astype(value, out_dtype)
 
     def loss_gradient_hessian_from_proba(
@@ -142,23 +167,33 @@ class LogLoss(_BinaryLoss):
         ``d/dp = (p - y) / (p (1 - p))`` (exact near the optimum: ``p - y`` is exact there),
         ``d^2/dp^2 = (y / p) / p + ((1 - y) / (1 - p)) / (1 - p)`` (no premature underflow of
         ``p^2``). Terms with label weight 0 are dropped: ``y = 0`` gives ``1 / (1 - p)`` and
-        ``1 / (1 - p)^2`` even at ``p = 0``. Infinite where the true derivative is.
+        ``1 / (1 - p)^2`` even at ``p = 0``. Infinite where the true derivative is. With a
+        ``pos_weight`` ``w``, ``d/dp = (1 - y) / (1 - p) - w y / p`` and the ``y`` terms of the
+        second derivative are multiplied by ``w``.
         """
         xp, y, p, out_dtype = self._proba_inputs(y_true, y_proba, None, validate)
         with np.errstate(divide="ignore", over="ignore", under="ignore"):
-            return self._lgh_from_proba(xp, y, p, out_dtype)
+            return self._lgh_from_proba(xp, y, p, out_dtype, self.pos_weight)
 
     @staticmethod
-    def _lgh_from_proba(xp: Any, y: Array, p: Array, out_dtype: Any) -> tuple[Array, Array, Array]:
-        value = _log_loss_proba_value(y, p, xp)
+    def _lgh_from_proba(
+        xp: Any, y: Array, p: Array, out_dtype: Any, pos_weight: float = 1.0
+    ) -> tuple[Array, Array, Array]:
+        value = _log_loss_proba_value(y, p, xp, pos_weight)
         is0, is1 = y == 0, y == 1
-        y_mid = xp.where(is0 | is1, 0.5, y)
-        grad_mid = (p - y_mid) / (p * (1.0 - p))
-        grad = xp.where(is0, 1.0 / (1.0 - p), xp.where(is1, -1.0 / p, grad_mid))
         pos, neg = y > 0, y < 1
         p_pos = xp.where(pos, p, 1.0)
         p_neg = xp.where(neg, p, 0.0)
-        hess = xp.where(pos, (y / p_pos) / p_pos, 0.0) + xp.where(
+        if pos_weight == 1.0:
+            y_mid = xp.where(is0 | is1, 0.5, y)
+            grad_mid = (p - y_mid) / (p * (1.0 - p))
+            grad = xp.where(is0, 1.0 / (1.0 - p), xp.where(is1, -1.0 / p, grad_mid))
+        else:
+            grad = xp.where(neg, (1.0 - y) / (1.0 - p_neg), 0.0) - xp.where(
+                pos, pos_weight * y / p_pos, 0.0
+            )
+        wy = y if pos_weight == 1.0 else pos_weight * y
+        hess = xp.where(pos, (wy / p_pos) / p_pos, 0.0) + xp.where(
             neg, ((1.0 - y) / (1.0 - p_neg)) / (1.0 - p_neg), 0.0
         )
         out = (value, grad, hess)

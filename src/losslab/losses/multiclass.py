@@ -13,6 +13,7 @@ binary focal loss of the margin ``x_t = z_c - logsumexp(z_{-c})`` (shared/golden
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -20,12 +21,12 @@ import numpy as np
 
 from losslab import _validate
 from losslab._array_api import Array, concrete_bool
-from losslab._numerics import focal_margin
+from losslab._numerics import SigmoidParts, focal_margin
 from losslab.links import SoftmaxLink
 from losslab.losses._base import Loss, Need, Results, register
 from losslab.losses._params import param
 
-__all__ = ["SoftmaxCrossEntropy", "SoftmaxFocalLoss"]
+__all__ = ["SoftmaxCrossEntropy", "SoftmaxFocalLoss", "SoftmaxPoly1Loss"]
 
 
 class _SoftmaxLoss(Loss):
@@ -170,7 +171,9 @@ class SoftmaxCrossEntropy(_SoftmaxLoss):
     """Softmax cross-entropy (multinomial log loss, scikit-learn's ``HalfMultinomialLoss``).
 
     ``L = -sum_k y_k log p_k`` with ``p = softmax(z)``; class-index targets use ``y = one_hot(c)``.
-    Gradient ``p sum(y) - y``; Hessian diagonal ``p (1 - p) sum(y)`` (the full Hessian is
+    Gradient ``p sum(y) - y`` (``S = sum(y)`` taken exactly: smoothed or two-hot targets
+    need not sum to 1 in float64; for the class with ``p_k > 1/2`` it is computed as
+    ``sum_{i != k} y_i - S (1 - p_k)``); Hessian diagonal ``p (1 - p) sum(y)`` (the full Hessian is
     ``sum(y) (diag(p) - p p^T)``). For class-index targets the target's gradient is
     ``-(1 - p_c)`` with ``1 - p_c`` computed without cancellation.
     """
@@ -193,7 +196,11 @@ class SoftmaxCrossEntropy(_SoftmaxLoss):
         if need[0]:
             value = xp.sum(y * neg_log_p, axis=1)
         if need[1]:
-            grad = p * sy - y
+            # S p_k - y_k where p_k <= 1/2; for the one class above 1/2 (the row maximum),
+            # sum_{i != k} y_i - S (1 - p_k), which does not cancel when p_k is near y_k.
+            big = p > 0.5
+            rest = xp.sum(xp.where(big, 0.0, y), axis=1, keepdims=True)
+            grad = xp.where(big, rest - sy * one_minus_p, p * sy - y)
         if need[2]:
             hess = p * one_minus_p * sy
         return value, grad, hess
@@ -298,21 +305,7 @@ class SoftmaxFocalLoss(_SoftmaxLoss):
         return value, grad, hess
 
     def _compute_rows(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
-        if y.ndim == 1:
-            return self._hard(y, z, need, xp)
-        n, k = z.shape
-        totals: list[Array | None] = [None, None, None]
-        for c in range(k):
-            yc = y[:, c]
-            idx = xp.full((n,), c, device=_device(z))
-            parts = self._hard(idx, z, need, xp)
-            for i, part in enumerate(parts):
-                if part is None:
-                    continue
-                weighted = yc * part if i == 0 else yc[:, None] * part
-                prev = totals[i]
-                totals[i] = weighted if prev is None else prev + weighted
-        return totals[0], totals[1], totals[2]
+        return _mix_classes(self._hard, y, z, need, xp)
 
     def _intercept(self, y: np.ndarray[Any, Any], w: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         k = self._k_for_intercept(y)
@@ -325,6 +318,115 @@ class SoftmaxFocalLoss(_SoftmaxLoss):
         p = _simplex_focal_minimiser(a, self.gamma)
         eps = float(np.finfo(np.float64).eps)
         logp = np.log(np.clip(p, eps, None))
+        return np.asarray(logp - np.mean(logp))
+
+
+def _mix_classes(
+    hard: Callable[[Array, Array, Need, Any], Results], y: Array, z: Array, need: Need, xp: Any
+) -> Results:
+    """Class-index targets go to ``hard``; probability targets are ``sum_c y_c L_c`` (K calls
+    of ``hard`` with every row's class set to c)."""
+    if y.ndim == 1:
+        return hard(y, z, need, xp)
+    n, k = z.shape
+    totals: list[Array | None] = [None, None, None]
+    for c in range(k):
+        yc = y[:, c]
+        idx = xp.full((n,), c, device=_device(z))
+        parts = hard(idx, z, need, xp)
+        for i, part in enumerate(parts):
+            if part is None:
+                continue
+            weighted = yc * part if i == 0 else yc[:, None] * part
+            prev = totals[i]
+            totals[i] = weighted if prev is None else prev + weighted
+    return totals[0], totals[1], totals[2]
+
+
+@register
+@dataclass(frozen=True)
+class SoftmaxPoly1Loss(_SoftmaxLoss):
+    """Poly-1 softmax cross-entropy (Leng et al. 2022): ``-log p_c + eps (1 - p_c)``.
+
+    ``p = softmax(z)``, ``c`` the target class (probability targets: ``sum_c y_c L_c``). With
+    ``q = 1 - p_c`` (from the margin, no cancellation), ``p_j = q r_j`` and
+    ``rr_j = sum_{i not in {j, c}} p_i``::
+
+        grad_c = -q (1 + eps p_c),   grad_j = p_j (1 + eps p_c)
+        H_cc = p_c q ((1 + eps) p_c + (1 - eps) q)            [= p_c q (1 + eps (p_c - q))]
+        H_jj = p_j [rr_j + p_c ((1 - eps) p_j + (1 + eps)(p_c + rr_j))]
+
+    ``hessian`` returns that diagonal. Positive for ``|eps| <= 1``. The intercept solves
+    ``a_c (1 / p_c + eps) = mu`` on the simplex (``a`` the class frequencies).
+
+    Parameters
+    ----------
+    epsilon : float, default 1.0
+        Weight of the polynomial term, any finite number.
+    """
+
+    name: ClassVar[str] = "softmax_poly1"
+    examples: ClassVar[tuple[dict[str, Any], ...]] = ({"epsilon": 2.0}, {"epsilon": -1.0})
+    epsilon: float = param(1.0, doc="Weight of the (1 - p_c) term.")
+
+    @property
+    def convex(self) -> bool:
+        """Claimed only for epsilon = 0 (softmax cross-entropy)."""
+        return self.epsilon == 0
+
+    @property
+    def hessian_sign(self) -> Any:
+        """ "positive" (the diagonal) for |epsilon| <= 1, else "indefinite"."""
+        return "positive" if abs(self.epsilon) <= 1.0 else "indefinite"
+
+    def _hard(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
+        eps = self.epsilon
+        mask = _one_hot_mask(y, z.shape[1], xp, z)
+        xt, r, one_minus_r = _margin(z, mask, xp)
+        s = SigmoidParts(xt, xp=xp)
+        pc, q = s.p, s.q
+        value = grad = hess = None
+        if need[0]:
+            value = s.softplus_neg() + eps * q
+        if need[1] or need[2]:
+            pc2, q2 = pc[:, None], q[:, None]
+            pj = q2 * r
+            if need[1]:
+                grad = xp.where(mask, -q2 * (1.0 + eps * pc2), pj * (1.0 + eps * pc2))
+            if need[2]:
+                rr = q2 * one_minus_r
+                # 1 + eps (p_c - q) and (1 - eps) + 2 eps (p_c + rr_j) written as sums of
+                # terms that are non-negative for |eps| <= 1 (p_c + q = p_c + rr_j + p_j = 1)
+                h_c = pc2 * q2 * ((1.0 + eps) * pc2 + (1.0 - eps) * q2)
+                h_j = pj * (rr + pc2 * ((1.0 - eps) * pj + (1.0 + eps) * (pc2 + rr)))
+                hess = xp.where(mask, h_c, h_j)
+        return value, grad, hess
+
+    def _compute_rows(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
+        return _mix_classes(self._hard, y, z, need, xp)
+
+    def _intercept(self, y: np.ndarray[Any, Any], w: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        k = self._k_for_intercept(y)
+        a = self._class_frequencies(y, w, k)
+        eps = self.epsilon
+        active = a > 0
+        # sum_c a_c / (mu - eps a_c) = 1, decreasing in mu on (max eps a_c, inf)
+        lo = float(np.max(eps * a[active]))
+        hi = max(lo, 0.0) + float(np.sum(a)) * (1.0 + abs(eps)) + 1.0
+        for _ in range(200):
+            mid = lo + 0.5 * (hi - lo)
+            if not lo < mid < hi:
+                break
+            with np.errstate(divide="ignore"):
+                total = float(np.sum(a[active] / (mid - eps * a[active])))
+            if total > 1.0:
+                lo = mid
+            else:
+                hi = mid
+        p = np.where(active, a / (hi - eps * a), 0.0)
+        p = p / np.sum(p)
+        floor = float(np.finfo(np.float64).eps)
+        logp = np.log(np.clip(p, floor, None))
         return np.asarray(logp - np.mean(logp))
 
 
