@@ -472,11 +472,13 @@ def _check_batch(spec: _EvalSpec, batch: Any) -> None:
         i = int(np.argmax(mask))
         raise _fail(f"{batch.where(i)}: {what} in column {col!r} (value {float(values[i])!r})")
 
-    for col, values in ((spec.target, y), (spec.pred, p), (spec.weight, w)):
+    if not np.isfinite(y).all():  # one pass in the common case
+        if np.isnan(y).any():
+            fail(np.isnan(y), "NaN or empty value", spec.target, y)
+        fail(np.isinf(y), "infinite value", spec.target, y)
+    for col, values in ((spec.pred, p), (spec.weight, w)):
         if values is not None and col is not None and np.isnan(values).any():
             fail(np.isnan(values), "NaN or empty value", col, values)
-    if np.isinf(y).any():
-        fail(np.isinf(y), "infinite value", spec.target, y)
     if spec.loss.kind == "binary" and (y.min() < 0 or y.max() > 1):
         fail((y < 0) | (y > 1), "label outside [0, 1]", spec.target, y)
     if spec.proba and (p.min() < 0 or p.max() > 1):
