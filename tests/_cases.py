@@ -120,6 +120,11 @@ def make_case(
         z = rng.normal(scale=scale, size=n)
         return Case(y=y, z=z, w=w, kind=kind)
     y = rng.normal(scale=2.0, size=n)
+    domain = getattr(loss, "target_domain", None)  # declared by losses with bounded targets
+    if domain is not None and domain.low > -math.inf:  # e.g. Poisson y >= 0, Gamma y > 0
+        y = domain.low + np.abs(y) + (0.0 if domain.low_inclusive else 0.1)
+        if domain.low_inclusive:
+            y[0] = domain.low  # the bound itself (a zero count)
     r = rng.uniform(-scale, scale, size=n)
     r = _push_off_kinks(r, kinks(loss), kink_margin)
     z = y + r

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from losslab import _numerics
 from losslab._array_api import Array, get_namespace
 
-__all__ = ["IdentityLink", "Link", "LogitLink", "SoftmaxLink"]
+__all__ = ["HalfLogitLink", "IdentityLink", "Link", "LogLink", "LogitLink", "SoftmaxLink"]
 
 
 def _ns(x: Any) -> tuple[Any, Array]:
@@ -91,3 +91,46 @@ class SoftmaxLink(Link):
         """softmax over the last axis."""
         xp, z = _ns(raw_prediction)
         return _numerics.softmax(z, xp=xp, axis=-1)
+
+
+@dataclass(frozen=True)
+class LogLink(Link):
+    """raw = log(mean); inverse = exp (Poisson, Gamma and Tweedie regression).
+
+    scikit-learn's ``LogLink``: predictions (means) are positive, ``link(0) = -inf`` and
+    ``inverse`` overflows to inf where ``exp`` does (raw > 709.78 in float64).
+    """
+
+    name: ClassVar[str] = "log"
+
+    def link(self, prediction: Array) -> Array:
+        """log(mean); -inf at 0, NaN for negative means."""
+        xp, mu = _ns(prediction)
+        return xp.log(mu)
+
+    def inverse(self, raw_prediction: Array) -> Array:
+        """exp(raw)."""
+        xp, z = _ns(raw_prediction)
+        return xp.exp(z)
+
+
+@dataclass(frozen=True)
+class HalfLogitLink(Link):
+    """raw = logit(p) / 2; inverse = sigmoid(2 raw) (the exponential loss).
+
+    scikit-learn's ``HalfLogitLink``: the exponential loss ``y e^(-z) + (1 - y) e^z`` is
+    minimised at ``z = logit(p) / 2`` (Friedman, Hastie and Tibshirani 2000).
+    """
+
+    name: ClassVar[str] = "half_logit"
+
+    def link(self, prediction: Array) -> Array:
+        """logit(p) / 2 = (log(p) - log1p(-p)) / 2; -inf at 0, +inf at 1."""
+        xp, p = _ns(prediction)
+        return 0.5 * _numerics.logit(p, xp=xp)
+
+    def inverse(self, raw_prediction: Array) -> Array:
+        """sigmoid(2 raw), computed from the sign (no overflow, also not of 2 raw)."""
+        xp, z = _ns(raw_prediction)
+        bound = float(xp.finfo(z.dtype).max) / 4  # sigmoid(+-2 bound) is already 0 or 1
+        return _numerics.sigmoid(2.0 * xp.clip(z, -bound, bound), xp=xp)

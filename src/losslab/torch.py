@@ -27,9 +27,13 @@ from losslab.losses._reduce import check_reduction, reduce
 
 __all__ = [
     "AbsoluteError",
+    "ExponentialLoss",
     "FocalLoss",
     "FocalStarLoss",
+    "HalfGammaLoss",
+    "HalfPoissonLoss",
     "HalfSquaredError",
+    "HalfTweedieLoss",
     "HuberLoss",
     "LogCoshLoss",
     "LogLoss",
@@ -282,6 +286,10 @@ class AbsoluteError(RegisteredLoss):
     loss_name = "absolute_error"
 
 
+class ExponentialLoss(RegisteredLoss):
+    loss_name = "exponential"
+
+
 class FocalLoss(RegisteredLoss):
     loss_name = "focal"
 
@@ -290,8 +298,20 @@ class FocalStarLoss(RegisteredLoss):
     loss_name = "focal_star"
 
 
+class HalfGammaLoss(RegisteredLoss):
+    loss_name = "half_gamma"
+
+
+class HalfPoissonLoss(RegisteredLoss):
+    loss_name = "half_poisson"
+
+
 class HalfSquaredError(RegisteredLoss):
     loss_name = "half_squared_error"
+
+
+class HalfTweedieLoss(RegisteredLoss):
+    loss_name = "half_tweedie"
 
 
 class HuberLoss(RegisteredLoss):

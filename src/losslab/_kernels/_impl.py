@@ -72,11 +72,15 @@ from numba.extending import intrinsic
 
 __all__ = [
     "CHUNK",
+    "exponential",
     "focal",
     "focal_general",
     "focal_soft",
     "focal_star",
     "focal_star_soft",
+    "half_gamma",
+    "half_poisson",
+    "half_tweedie",
     "huber",
     "linear",
     "log_cosh",
@@ -752,6 +756,233 @@ def log_cosh(y, z, w, v, g, h, p0, p1, flags):
             num = sinh_small(r_in) if small else (om if r > 0.0 else -om)
             gr = num / (cosh_small(r_in) if small else op)
             he = 4.0 * e / (op * op)
+            if weighted:
+                wi = np.float64(w[i])
+                val *= wi
+                gr *= wi
+                he *= wi
+            v[i + ov] = val
+            g[i + og] = gr
+            h[i + oh] = he
+    return nnan
+
+
+# --------------------------------------------------------------------------- log link, exponential
+# half_poisson, half_gamma, half_tweedie (losslab.losses.glm) and exponential: the generic path's
+# formulas operation for operation, with exp from _exp_any (exp_neg's reduction on the whole
+# range) and expm1(x) = 2 sinh(x/2) (cosh(x/2) + sinh(x/2)) from the series above for |x| < 1.
+
+
+@njit(**_INLINE)
+def _exp_any(x):
+    """``e^x`` for any x or NaN, faithful (< 1 ulp): :func:`exp_neg`'s reduction with x
+    clamped to [-746, 710], so that large x overflows to inf (``2^k`` in two halves, as there)."""
+    xc = -746.0 if x < -746.0 else (710.0 if x > 710.0 else x)
+    kf = (xc * _INV_LN2 + _ROUND) - _ROUND
+    hi = xc - kf * _LN2_HI
+    lo = kf * _LN2_LO
+    r = hi - lo
+    q8 = _T8 + r * (_T9 + r * (_T10 + r * (_T11 + r * (_T12 + r * _T13))))
+    q = _T2 + r * (_T3 + r * (_T4 + r * (_T5 + r * (_T6 + r * (_T7 + r * q8)))))
+    y = 1.0 + (hi - (lo - r * r * q))
+    k = np.int64(kf)
+    k1 = k >> 1
+    k2 = k - k1
+    res = y * _bits_to_float((k1 + 1023) << 52) * _bits_to_float((k2 + 1023) << 52)
+    return res if x == x else x
+
+
+@njit(**_INLINE)
+def _expm1_small(x):
+    """``e^x - 1`` for ``|x| <= 1``: ``2 s (c + s)``, ``s, c = sinh, cosh(x / 2)``; ~2 ulp."""
+    s = sinh_small(0.5 * x)
+    return 2.0 * s * (cosh_small(0.5 * x) + s)
+
+
+@njit(**_INLINE)
+def _poisson_parts(yi, zi):
+    """``e^z - y z`` (0 * z = 0 at y = 0; +inf once e^z overflows), ``e^z - y``
+    (``expm1(z) + (1 - y)`` for |z| < 1), ``e^z``."""
+    ez = _exp_any(zi)
+    yz = yi * (0.0 if yi == 0.0 else zi)
+    val = ez - (0.0 * yi if ez == np.inf else yz)
+    small = abs(zi) < 1.0
+    zs = zi if small else 0.0
+    gr = (_expm1_small(zs) + (1.0 - yi)) if small else ez - yi
+    return val, gr, ez
+
+
+@njit(**_INLINE)
+def _gamma_parts(yi, zi):
+    """``z + t``, ``1 - t`` (``(1 - y) - y expm1(-z)`` for |z| < 1), ``t``, with
+    ``t = (y e^(-z/2)) e^(-z/2)``."""
+    a = _exp_any(-0.5 * zi)
+    t = (yi * a) * a
+    val = (0.0 if abs(t) == np.inf else zi) + t
+    small = abs(zi) < 1.0
+    zs = zi if small else 0.0
+    gr = ((1.0 - yi) - yi * _expm1_small(-zs)) if small else 1.0 - t
+    return val, gr, t
+
+
+@njit(**_INLINE)
+def _squared_log_parts(yi, zi):
+    """Tweedie power 0: ``d = e^z - y`` (expm1 form for |z| < 1); ``(d/2) d``, ``e^z d``,
+    ``e^z (e^z + d)``."""
+    ez = _exp_any(zi)
+    small = abs(zi) < 1.0
+    zs = zi if small else 0.0
+    d = (_expm1_small(zs) + (1.0 - yi)) if small else ez - yi
+    return (0.5 * d) * d, ez * d, ez * (ez + d)
+
+
+@njit(**_INLINE)
+def _tweedie_combine(a, h2, b, yi, h1, zi):
+    """``(a h2) h2 - ((b y) h1) h1`` (0 at y = 0 whatever h1); where both terms overflow, the
+    one with the larger exponent (the first for z > 0, the second for z < 0)."""
+    first = (a * h2) * h2
+    h1y = 0.0 if yi == 0.0 else h1
+    second = ((b * yi) * h1y) * h1y
+    both = abs(first) == np.inf and abs(second) == np.inf
+    first = 0.0 if (both and zi < 0.0) else first
+    second = 0.0 if (both and zi > 0.0) else second
+    return first - second
+
+
+@njit(**_INLINE)
+def _tweedie_parts(yi, zi, k2, k1):
+    """Tweedie power p = 2 - k2 not in {0, 1, 2}, from ``h = e^(k z / 2)``: the bracket forms
+    with ``m = expm1(z)`` for |z| < 1, :func:`_tweedie_combine` beyond."""
+    h2 = _exp_any(0.5 * (k2 * zi))
+    h1 = _exp_any(0.5 * (k1 * zi))
+    small = abs(zi) < 1.0
+    zs = zi if small else 0.0
+    m = _expm1_small(zs)
+    h1s = h1 if small else 0.0
+    e1s = h1s * h1s
+    if small:
+        val = e1s * (m / k2 + (1.0 / k2 - yi / k1))
+        gr = e1s * (m + (1.0 - yi))
+        he = e1s * (k2 * m + (k2 - k1 * yi))
+    else:
+        val = _tweedie_combine(1.0 / k2, h2, 1.0 / k1, yi, h1, zi)
+        gr = _tweedie_combine(1.0, h2, 1.0, yi, h1, zi)
+        he = _tweedie_combine(k2, h2, k1, yi, h1, zi)
+    return val, gr, he
+
+
+@njit(**_PAR)
+def half_poisson(y, z, w, v, g, h, p0, p1, flags):
+    """Half Poisson deviance, log link: ``e^z - y z``, ``e^z - y``, ``e^z``."""
+    n = z.shape[0]
+    weighted = (flags & 8) != 0
+    nnan = 0
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        i0, i1, ov, og, oh = _block(c, n, flags)
+        for i in range(i0, i1):
+            yi = np.float64(y[i])
+            zi = np.float64(z[i])
+            nnan += 0 if (yi + zi) == (yi + zi) else 1
+            val, gr, he = _poisson_parts(yi, zi)
+            if weighted:
+                wi = np.float64(w[i])
+                val *= wi
+                gr *= wi
+                he *= wi
+            v[i + ov] = val
+            g[i + og] = gr
+            h[i + oh] = he
+    return nnan
+
+
+@njit(**_PAR)
+def half_gamma(y, z, w, v, g, h, p0, p1, flags):
+    """Half Gamma deviance, log link: ``z + y e^(-z)``, ``1 - y e^(-z)``, ``y e^(-z)``."""
+    n = z.shape[0]
+    weighted = (flags & 8) != 0
+    nnan = 0
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        i0, i1, ov, og, oh = _block(c, n, flags)
+        for i in range(i0, i1):
+            yi = np.float64(y[i])
+            zi = np.float64(z[i])
+            nnan += 0 if (yi + zi) == (yi + zi) else 1
+            val, gr, he = _gamma_parts(yi, zi)
+            if weighted:
+                wi = np.float64(w[i])
+                val *= wi
+                gr *= wi
+                he *= wi
+            v[i + ov] = val
+            g[i + og] = gr
+            h[i + oh] = he
+    return nnan
+
+
+@njit(**_PAR)
+def half_tweedie(y, z, w, v, g, h, power, p1, flags):
+    """Half Tweedie deviance of power ``power``, log link (scikit-learn's dispatch: power 0 is
+    ``(e^z - y)^2 / 2``, 1 half Poisson, 2 half Gamma)."""
+    mode = 0 if power == 0.0 else (1 if power == 1.0 else (2 if power == 2.0 else 3))
+    k2 = 2.0 - power
+    k1 = 1.0 - power
+    n = z.shape[0]
+    weighted = (flags & 8) != 0
+    nnan = 0
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        i0, i1, ov, og, oh = _block(c, n, flags)
+        for i in range(i0, i1):
+            yi = np.float64(y[i])
+            zi = np.float64(z[i])
+            nnan += 0 if (yi + zi) == (yi + zi) else 1
+            if mode == 3:
+                val, gr, he = _tweedie_parts(yi, zi, k2, k1)
+            elif mode == 1:
+                val, gr, he = _poisson_parts(yi, zi)
+            elif mode == 2:
+                val, gr, he = _gamma_parts(yi, zi)
+            else:
+                val, gr, he = _squared_log_parts(yi, zi)
+            if weighted:
+                wi = np.float64(w[i])
+                val *= wi
+                gr *= wi
+                he *= wi
+            v[i + ov] = val
+            g[i + og] = gr
+            h[i + oh] = he
+    return nnan
+
+
+@njit(**_PAR)
+def exponential(y, z, w, v, g, h, p0, p1, flags):
+    """Exponential loss ``y e^(-z) + (1 - y) e^z`` (Hessian = value), with ``e = e^(-|z|/2)``:
+    growing term ``(c / e) / e`` (0 where its coefficient is), decaying ``(c e) e``; gradient
+    ``(1 - 2y) cosh z + sinh z`` for |z| < 1."""
+    n = z.shape[0]
+    weighted = (flags & 8) != 0
+    nnan = 0
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        i0, i1, ov, og, oh = _block(c, n, flags)
+        for i in range(i0, i1):
+            yi = np.float64(y[i])
+            zi = np.float64(z[i])
+            nnan += 0 if (yi + zi) == (yi + zi) else 1
+            a = abs(zi)
+            e = exp_neg(-0.5 * a)
+            nonneg = zi >= 0.0
+            ym = 1.0 - yi
+            cg = ym if nonneg else yi
+            cd = yi if nonneg else ym
+            big = 0.0 if cg == 0.0 else 1.0 / e
+            grow = (cg * big) * big
+            decay = (cd * e) * e
+            val = grow + decay
+            small = a < 1.0
+            zs = zi if small else 0.0
+            far = grow - decay if nonneg else decay - grow
+            gr = ((1.0 - 2.0 * yi) * cosh_small(zs) + sinh_small(zs)) if small else far
+            he = val
             if weighted:
                 wi = np.float64(w[i])
                 val *= wi

@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal, overload
 
-from losslab.losses import binary, detection, multiclass, regression
+from losslab.losses import binary, detection, glm, multiclass, regression
 from losslab.losses._base import REGISTRY, Loss, register
 from losslab.losses._params import Param, param
 from losslab.losses._policy import POLICY_NAMES, HessianPolicy
 from losslab.losses._reduce import REDUCTIONS
 from losslab.losses.binary import *  # noqa: F403
 from losslab.losses.detection import *  # noqa: F403
+from losslab.losses.glm import *  # noqa: F403
 from losslab.losses.multiclass import *  # noqa: F403
 from losslab.losses.regression import *  # noqa: F403
 
@@ -36,6 +37,7 @@ __all__ = [
 ]
 __all__ += binary.__all__
 __all__ += detection.__all__
+__all__ += glm.__all__
 __all__ += multiclass.__all__
 __all__ += regression.__all__
 # ruff RUF022 order (constants, classes, functions), which tests/test_import.py checks
@@ -50,6 +52,8 @@ def get_loss(name: Literal["absolute_error"], **params: Any) -> regression.Absol
 @overload
 def get_loss(name: Literal["asymmetric"], **params: Any) -> detection.AsymmetricLoss: ...
 @overload
+def get_loss(name: Literal["exponential"], **params: Any) -> glm.ExponentialLoss: ...
+@overload
 def get_loss(name: Literal["focal"], **params: Any) -> binary.FocalLoss: ...
 @overload
 def get_loss(name: Literal["focal_star"], **params: Any) -> binary.FocalStarLoss: ...
@@ -62,7 +66,13 @@ def get_loss(name: Literal["quality_focal"], **params: Any) -> detection.Quality
 @overload
 def get_loss(name: Literal["varifocal"], **params: Any) -> detection.VarifocalLoss: ...
 @overload
+def get_loss(name: Literal["half_gamma"], **params: Any) -> glm.HalfGammaLoss: ...
+@overload
+def get_loss(name: Literal["half_poisson"], **params: Any) -> glm.HalfPoissonLoss: ...
+@overload
 def get_loss(name: Literal["half_squared_error"], **params: Any) -> regression.HalfSquaredError: ...
+@overload
+def get_loss(name: Literal["half_tweedie"], **params: Any) -> glm.HalfTweedieLoss: ...
 @overload
 def get_loss(name: Literal["huber"], **params: Any) -> regression.HuberLoss: ...
 @overload
