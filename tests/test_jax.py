@@ -15,6 +15,7 @@ import pytest
 
 import losslab
 import losslab.jax as lj
+from _cases import make_case
 
 jax.config.update("jax_enable_x64", True)
 
@@ -22,15 +23,9 @@ GAMMAS = [0.0, 0.25, 0.5, 1.0, 2.0, 5.0]
 
 
 def _sample(name: str, n: int, rng: np.random.Generator) -> tuple[Any, Any]:
-    loss = losslab.get_loss(name)
-    if loss.is_multiclass:
-        return jnp.asarray(rng.integers(0, 4, n)), jnp.asarray(rng.normal(size=(n, 4)) * 3)
-    z = jnp.asarray(rng.normal(size=n) * 3)
-    if name in ("log_loss", "focal", "focal_star"):
-        y = rng.integers(0, 2, n).astype(float)
-        y[:2] = [0.3, 0.8]
-        return jnp.asarray(y), z
-    return jnp.asarray(rng.normal(size=n)), z
+    """Valid inputs for any registered loss (tests/_cases.py)."""
+    case = make_case(losslab.get_loss(name), n=n, seed=int(rng.integers(1 << 30)))
+    return jnp.asarray(case.y), jnp.asarray(case.z)
 
 
 def test_one_function_per_registered_loss() -> None:
@@ -137,3 +132,97 @@ def test_training_loop_on_imbalanced_data_converges() -> None:
     assert losses[-1] < 0.5 * losses[0]
     scores = np.asarray(xj @ params[0] + params[1])
     assert scores[y == 1].mean() > scores[y == 0].mean() + 2.0
+
+
+def _core_sum(name: str, y: Any, z: Any, **params: Any) -> float:
+    core = losslab.get_loss(name, **params)
+    return float(core(np.asarray(y), np.asarray(z), reduction="sum", validate=False))
+
+
+def test_focal_hyperparameters_may_be_traced() -> None:
+    rng = np.random.default_rng(8)
+    z = jnp.asarray(rng.normal(size=40) * 4)
+    y = jnp.asarray((rng.random(40) < 0.3).astype(float)).at[:6].set(0.35)  # some soft labels
+    yn, zn = np.asarray(y), np.asarray(z)
+
+    # jit with gamma and alpha as arguments (one compilation serves every value)
+    f = jax.jit(lambda zz, g, a: lj.focal(zz, y, gamma=g, alpha=a, reduction="sum"))
+    for gamma, alpha in [(2.0, 0.25), (0.5, 0.75), (0.0, 0.5)]:
+        np.testing.assert_allclose(
+            f(z, gamma, alpha), _core_sum("focal", y, z, gamma=gamma, alpha=alpha), rtol=1e-12
+        )
+    # vmap over gamma
+    gammas = jnp.asarray([0.0, 0.25, 1.0, 2.0, 3.5])
+    batched = jax.vmap(lambda g: lj.focal(z, y, gamma=g, reduction="sum"))(gammas)
+    expected = [_core_sum("focal", y, z, gamma=float(g)) for g in gammas]
+    np.testing.assert_allclose(batched, expected, rtol=1e-12)
+    # grad with respect to gamma and alpha against central differences of the core
+    dg, da = jax.grad(lambda g, a: lj.focal(z, y, gamma=g, alpha=a, reduction="sum"), (0, 1))(
+        0.5, 0.25
+    )
+    h = 1e-6
+    fd_g = (_core_sum("focal", y, z, gamma=0.5 + h) - _core_sum("focal", y, z, gamma=0.5 - h)) / (
+        2 * h
+    )
+    fd_a = (
+        _core_sum("focal", y, z, gamma=0.5, alpha=0.25 + h)
+        - _core_sum("focal", y, z, gamma=0.5, alpha=0.25 - h)
+    ) / (2 * h)
+    np.testing.assert_allclose([dg, da], [fd_g, fd_a], rtol=1e-7)
+    # derivatives in the logits stay the core's analytic ones with a traced gamma
+    core = losslab.get_loss("focal", gamma=0.5)
+    gz = jax.jit(jax.grad(lambda zz, g: lj.focal(zz, y, gamma=g, reduction="sum")))(z, 0.5)
+    hz = jax.jit(jax.hessian(lambda zz, g: lj.focal(zz, y, gamma=g, reduction="sum")))(z, 0.5)
+    g_ref, h_ref = core.gradient_hessian(yn, zn)
+    np.testing.assert_allclose(gz, g_ref, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(np.diag(np.asarray(hz)), h_ref, rtol=1e-9, atol=1e-300)
+    # a concrete 0-d array is a number
+    np.testing.assert_allclose(
+        lj.focal(z, y, gamma=jnp.asarray(2.0), reduction="sum"),
+        _core_sum("focal", y, z),
+        rtol=1e-12,
+    )
+
+
+@pytest.mark.parametrize("name", sorted(losslab.LOSSES))
+def test_traced_real_hyperparameters_work_or_say_why(name: str) -> None:
+    core = losslab.get_loss(name)
+    real = [
+        p
+        for p in core.parameters()
+        if p.kind in ("real", "optional_real") and getattr(core, p.name) is not None
+    ]
+    if not real:
+        return  # nothing to trace (no real hyperparameter)
+    param = real[0].name
+    value = float(getattr(core, param))
+    y, z = _sample(name, 12, np.random.default_rng(9))
+    fn = getattr(lj, name)
+    try:
+        traced = jax.jit(lambda v: fn(z, y, reduction="sum", **{param: v}))(value)
+    except TypeError as exc:
+        message = str(exc)
+    else:
+        message = ""
+    if message:  # not supported by this loss's formula: a clear message, not a tracer error
+        assert param in message
+        assert "traced" in message
+        return
+    np.testing.assert_allclose(traced, _core_sum(name, y, z), rtol=1e-12)
+    d = jax.grad(lambda v: fn(z, y, reduction="sum", **{param: v}))(value)
+    assert bool(jnp.isfinite(d))
+
+
+def test_labels_broadcast_as_in_optax() -> None:
+    rng = np.random.default_rng(10)
+    z = jnp.asarray(rng.normal(size=(6, 3)) * 2)
+    y_col = jnp.asarray((rng.random((6, 1)) < 0.5).astype(float))
+    full = jnp.broadcast_to(y_col, (6, 3))
+    np.testing.assert_allclose(lj.focal(z, y_col), lj.focal(z, full), rtol=1e-15)
+    g1 = jax.grad(lambda zz: lj.log_loss(zz, y_col, reduction="sum"))(z)
+    g2 = jax.grad(lambda zz: lj.log_loss(zz, full, reduction="sum"))(z)
+    np.testing.assert_allclose(g1, g2, rtol=1e-15)
+    np.testing.assert_allclose(lj.focal(z, 1.0), lj.focal(z, jnp.ones((6, 3))), rtol=1e-15)
+    # logits never broadcast to the labels: (N, 1) logits against (N,) labels is an error
+    with pytest.raises(ValueError, match="broadcast"):
+        lj.focal(z[:, :1], y_col[:, 0])

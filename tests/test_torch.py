@@ -17,6 +17,7 @@ import torch.nn.functional as F  # noqa: N812 (PyTorch's own idiom)
 
 import losslab
 import losslab.torch as lt
+from _cases import make_case
 
 GAMMAS = [0.0, 0.25, 0.5, 1.0, 2.0, 5.0]
 
@@ -36,16 +37,13 @@ def torchvision_sigmoid_focal_loss(
 
 
 def _sample(name: str, n: int, rng: np.random.Generator, dtype: Any) -> tuple[Any, Any]:
-    loss = losslab.get_loss(name)
-    if loss.is_multiclass:
-        z = torch.tensor(rng.normal(size=(n, 4)) * 3, dtype=dtype)
-        return torch.tensor(rng.integers(0, 4, n)), z
-    z = torch.tensor(rng.normal(size=n) * 3, dtype=dtype)
-    if name in ("log_loss", "focal", "focal_star"):
-        y = rng.integers(0, 2, n).astype(float)
-        y[:2] = [0.3, 0.8]
-        return torch.tensor(y, dtype=dtype), z
-    return torch.tensor(rng.normal(size=n), dtype=dtype), z
+    """Valid inputs for any registered loss (tests/_cases.py: soft and hard binary labels,
+    class indices, regression targets in the loss's domain)."""
+    case = make_case(losslab.get_loss(name), n=n, seed=int(rng.integers(1 << 30)))
+    z = torch.tensor(case.z, dtype=dtype)
+    if case.kind == "multiclass":
+        return torch.tensor(case.y), z
+    return torch.tensor(case.y, dtype=dtype), z
 
 
 def test_every_registered_loss_has_a_module() -> None:

@@ -197,3 +197,92 @@ def focal_margin(
         if need[2]:
             hess = qg * (gamma * pt_ell * (gamma * pt - q) + (2.0 * gamma + 1.0) * (q * pt))
     return value, grad, hess
+
+
+# ---------------------------------------------------------------------------------------------
+# Training-loop helpers (losslab.torch and losslab.jax): one formula for hard and soft labels
+# without data-dependent branches, and hyperparameters that may be traced values.
+
+
+def small_int_power(gamma: Any) -> int | None:
+    """``int(gamma)`` when ``gamma`` is a concrete whole number in [0, 4], else None.
+
+    Such powers are computed by repeated multiplication (exact to an ulp per factor, no
+    transcendental function); a traced ``gamma`` (JAX) or any other value takes
+    ``exp(gamma * log m)``.
+    """
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)):
+        return None
+    g = float(gamma)
+    return int(g) if g.is_integer() and 0.0 <= g <= 4.0 else None
+
+
+def focal_branchless(
+    y: Array, z: Array, gamma: Any, alpha: Any, need: tuple[bool, bool, bool], *, xp: Any
+) -> tuple[Any, Any, Any]:
+    """Binary focal loss, gradient and Hessian in ``z`` for hard and soft labels in one formula.
+
+    With ``p = sigmoid(z)``, ``q = sigmoid(-z)``, ``m = 1 - p_t = y q + (1 - y) p``,
+    ``alpha_t = alpha y + (1 - alpha)(1 - y)`` (1 for ``alpha=None``),
+    ``ce = y softplus(-z) + (1 - y) softplus(z)``, ``ce' = (1 - y) p - y q`` and
+    ``rho = (log m)' = (1 - 2y) p q / m`` (``-p`` for ``y = 1``, ``q`` for ``y = 0``)::
+
+        FL       = alpha_t m^gamma ce
+        dFL/dz   = alpha_t m^gamma (ce' + t ce)                                   t = gamma rho
+        d2FL/dz2 = alpha_t m^gamma (pq + 2 t ce' + t ce ((gamma - 1) rho - tanh(z / 2)))
+
+    the soft-label forms of :class:`losslab.FocalLoss`, which hold for hard labels too. No
+    branch depends on the data (``torch.compile`` traces it without a graph break and
+    ``jax.jit`` with traced ``gamma``/``alpha``): for hard labels ``m`` is ``q`` or ``p`` itself
+    and ``log m`` is ``-softplus(+-z)`` (never ``log 0``); the soft branch is fed ``m = 1``
+    where the label is hard ("double where"). ``m^gamma`` is a product for whole ``gamma`` in
+    [0, 4] (:func:`small_int_power`) and ``exp(gamma log m)`` otherwise, which is within
+    ``gamma |log m|`` ulps of the core's :func:`sigmoid_pow` (the core's focal loss remains
+    the reference; tests bound the difference). Finite for every finite ``z``.
+    """
+    s = SigmoidParts(z, xp=xp)
+    p, q = s.p, s.q
+    sp_pos, sp_neg = s.softplus(), s.softplus_neg()
+    one_y = 1.0 - y
+    m = y * q + one_y * p
+    ce = y * sp_neg + one_y * sp_pos
+    k = small_int_power(gamma)
+    is1, is0 = y == 1.0, y == 0.0
+    hard = is1 | is0
+    if k is None:
+        m_soft = xp.where(hard, 1.0, m)
+        log_m = xp.where(is1, -sp_pos, xp.where(is0, -sp_neg, xp.log(m_soft)))
+        mg = xp.exp(gamma * log_m)
+    elif k == 0:
+        mg = None
+    else:
+        mg = m
+        for _ in range(k - 1):
+            mg = mg * m
+    if alpha is not None:
+        at = alpha * y + (1.0 - alpha) * one_y
+        mg = at if mg is None else at * mg
+    if mg is None:
+        mg = xp.ones_like(z)
+    value = grad = hess = None
+    if need[0]:
+        value = mg * ce
+    if need[1] or need[2]:
+        pq = p * q
+        ce1 = one_y * p - y * q
+        if k == 0:
+            grad = mg * ce1
+            hess = mg * pq
+        else:
+            m_soft = xp.where(hard, 1.0, m)
+            rho = xp.where(is1, -p, xp.where(is0, q, (1.0 - 2.0 * y) * pq / m_soft))
+            t = gamma * rho
+            grad = mg * (ce1 + t * ce)
+            if need[2]:
+                curve = (gamma - 1.0) * rho - xp.tanh(0.5 * z)
+                hess = mg * (pq + 2.0 * t * ce1 + (t * ce) * curve)
+        if not need[1]:
+            grad = None
+        if not need[2]:
+            hess = None
+    return value, grad, hess

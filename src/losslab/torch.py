@@ -1,12 +1,28 @@
 """PyTorch training losses: one ``torch.nn.Module`` per registered loss, NaN-free at any logit.
 
-``losslab.torch.FocalLoss(gamma=0.5)`` and its siblings are generated from the registry
-(``losslab.LOSSES``), so every loss the core knows is a module here too. Forward and backward run
-losslab's analytic value and gradient through a custom ``torch.autograd.Function`` that saves
-only the two inputs (as ``binary_cross_entropy_with_logits`` does); the backward is itself
-differentiable with the analytic Hessian, so ``torch.autograd.grad(..., create_graph=True)`` and
-Hessian-vector products are exact. float16 and bfloat16 are computed in float32 and returned in
-the input dtype.
+``losslab.torch.FocalLoss(gamma=0.5)`` and its siblings are declared from the registry
+(``losslab.LOSSES``), so every loss the core knows is a module here too. Forward and backward
+run losslab's analytic value and gradient through a custom ``torch.autograd.Function`` that
+saves only the two inputs (as ``binary_cross_entropy_with_logits`` does); the backward is itself
+differentiable with the analytic Hessian, so ``torch.autograd.grad(..., create_graph=True)``
+and Hessian-vector products are exact in eager mode. float16 and bfloat16 are computed in
+float32 and returned in the input dtype.
+
+How the work is done (``docs/training.md``):
+
+* eager CPU tensors: the loss's fused multi-threaded kernel (numba) where it applies, else
+  tensor code;
+* ``torch.compile`` (any backend, inductor by default) and other devices (CUDA): plain tensor
+  code without data-dependent branches or host synchronisation, which inductor fuses into one
+  loop for the forward and one for the backward. Measured against the alternative, an opaque
+  ``torch.library`` custom op around the kernel, the fused tensor code is 2 to 10 times faster
+  under ``torch.compile`` on the CPU (``benchmarks/training_losses.py``);
+* softmax losses: ``log_softmax`` and one gather for the value, ``softmax`` and one scatter for
+  the analytic gradient, as ``F.cross_entropy`` does.
+
+Value checks (label domain, class indices, weights) read the data; the modules run them on
+their first call only (``validate="once"``, the default), so a training loop pays no host
+synchronisation per step. Types, dtypes and shapes are checked on every call from metadata.
 
 Arguments follow PyTorch's order, ``module(input, target)``, unlike the core's
 ``loss(y_true, raw_prediction)``. Targets are never differentiated.
@@ -17,16 +33,21 @@ Also here: :func:`prior_bias`, the RetinaNet initialisation of the classificatio
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-import array_api_compat
+import array_api_compat.torch as _xp
 import torch
 
+from losslab import _kernels
+from losslab._config import get_config
+from losslab._numerics import focal_branchless
 from losslab.losses import LOSSES, Loss, get_loss
+from losslab.losses import FocalLoss as CoreFocalLoss
 from losslab.losses._reduce import check_reduction, reduce
 
 __all__ = [
     "AbsoluteError",
+    "AsymmetricLoss",
     "ExponentialLoss",
     "FocalLoss",
     "FocalStarLoss",
@@ -39,14 +60,85 @@ __all__ = [
     "LogLoss",
     "LosslabLoss",
     "PinballLoss",
+    "Poly1FocalLoss",
+    "Poly1Loss",
     "PseudoHuberLoss",
+    "QualityFocalLoss",
     "RegisteredLoss",
     "SoftmaxCrossEntropy",
     "SoftmaxFocalLoss",
+    "SoftmaxPoly1Loss",
     "SquaredError",
+    "Validate",
+    "VarifocalLoss",
     "loss_function",
     "prior_bias",
 ]
+
+# ---------------------------------------------------------------------------------------------
+# Element-wise losses: value, gradient and Hessian tensors.
+
+_NEED: tuple[tuple[bool, bool, bool], ...] = (
+    (True, False, False),
+    (False, True, False),
+    (False, False, True),
+)
+
+
+def _formula(loss: Loss, y: torch.Tensor, z: torch.Tensor, k: int) -> torch.Tensor:
+    """Output ``k`` (0 value, 1 gradient, 2 Hessian) of an element-wise loss in tensor code.
+
+    Plain torch operations without data-dependent branches or host synchronisation, which
+    inductor fuses into one loop under ``torch.compile``: the core's ``_compute`` on the
+    array-API namespace of torch, and for focal loss the branch-free form that serves hard and
+    soft labels at once (:func:`losslab._numerics.focal_branchless`; the core picks a branch
+    from the data).
+    """
+    if type(loss) is CoreFocalLoss:
+        out = focal_branchless(y, z, loss.gamma, loss.alpha, _NEED[k], xp=_xp)[k]
+    else:
+        out = loss._compute(y, z, _NEED[k], _xp)[k]
+    return out  # type: ignore[no-any-return]
+
+
+def _elementwise(loss: Loss, y: torch.Tensor, z: torch.Tensor, k: int) -> torch.Tensor:
+    """Output ``k`` of an element-wise loss in ``z``'s dtype (computed in at least float32).
+
+    Eager CPU tensors take the loss's fused multi-threaded kernel where it applies
+    (:func:`losslab._kernels.try_fused`: numba installed, kernels on, at least
+    ``kernel_min_size`` elements); traced code (``torch.compile``) and other devices run
+    :func:`_formula`.
+    """
+    out_dtype = z.dtype
+    if out_dtype not in (torch.float32, torch.float64):
+        z = z.to(torch.float32)
+    if y.dtype != z.dtype:
+        y = y.to(z.dtype)
+    result = None
+    if (
+        not torch.compiler.is_compiling()
+        and z.device.type == "cpu"
+        and loss.kernel is not None
+        and get_config()["use_kernels"]
+    ):
+        fused = _kernels.try_fused(loss.kernel, loss._kernel_args(), y, z, None, _NEED[k])
+        if fused is not None:
+            result = fused[k]
+    if result is None:
+        result = _formula(loss, y, z, k)
+    return result if result.dtype == out_dtype else result.to(out_dtype)
+
+
+class _Hessian(torch.autograd.Function):
+    """z -> d2L/dz2 for element-wise losses (third derivatives are not provided)."""
+
+    @staticmethod
+    def forward(ctx: Any, loss: Loss, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return _elementwise(loss, y, z, 2)
+
+    @staticmethod
+    def backward(ctx: Any, h_out: torch.Tensor) -> tuple[None, None, None]:
+        raise RuntimeError("losslab.torch provides first and second derivatives, not third ones")
 
 
 class _Gradient(torch.autograd.Function):
@@ -56,34 +148,13 @@ class _Gradient(torch.autograd.Function):
     def forward(ctx: Any, loss: Loss, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         ctx.loss = loss
         ctx.save_for_backward(y, z)
-        return loss.gradient(y, z, validate=False)  # type: ignore[no-any-return]
+        return _elementwise(loss, y, z, 1)
 
     @staticmethod
     def backward(ctx: Any, g_out: torch.Tensor) -> tuple[None, None, torch.Tensor]:
-        loss: Loss = ctx.loss
         y, z = ctx.saved_tensors
-        if loss.is_multiclass:
-            # The K x K Hessian of a row is not diagonal: a Hessian-vector product through
-            # autograd of the generic (NaN-free) gradient formulas.
-            with torch.enable_grad():
-                zz = z.detach().requires_grad_(True)
-                g = loss.gradient(y, zz, validate=False)
-                (hvp,) = torch.autograd.grad(g, zz, g_out, create_graph=torch.is_grad_enabled())
-            return None, None, hvp
-        hess: torch.Tensor = _Hessian.apply(loss, y, z)  # type: ignore[no-untyped-call]
+        hess: torch.Tensor = _Hessian.apply(ctx.loss, y, z)  # type: ignore[no-untyped-call]
         return None, None, g_out * hess
-
-
-class _Hessian(torch.autograd.Function):
-    """z -> d2L/dz2 for element-wise losses (third derivatives are not provided)."""
-
-    @staticmethod
-    def forward(ctx: Any, loss: Loss, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return loss.hessian(y, z, validate=False)  # type: ignore[no-any-return]
-
-    @staticmethod
-    def backward(ctx: Any, h_out: torch.Tensor) -> tuple[None, None, None]:
-        raise RuntimeError("losslab.torch provides first and second derivatives, not third ones")
 
 
 class _Value(torch.autograd.Function):
@@ -93,15 +164,275 @@ class _Value(torch.autograd.Function):
     def forward(ctx: Any, loss: Loss, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         ctx.loss = loss
         ctx.save_for_backward(y, z)
-        return loss.loss(y, z, validate=False)  # type: ignore[no-any-return]
+        return _elementwise(loss, y, z, 0)
 
     @staticmethod
     def backward(ctx: Any, v_out: torch.Tensor) -> tuple[None, None, torch.Tensor]:
-        loss: Loss = ctx.loss
         y, z = ctx.saved_tensors
-        grad: torch.Tensor = _Gradient.apply(loss, y, z)  # type: ignore[no-untyped-call]
-        scale = v_out[:, None] if loss.is_multiclass else v_out
-        return None, None, scale * grad
+        if torch.compiler.is_compiling():
+            # Traced backward (torch.compile has no double backward): one fused expression.
+            return None, None, v_out * _elementwise(ctx.loss, y, z, 1)
+        grad: torch.Tensor = _Gradient.apply(ctx.loss, y, z)  # type: ignore[no-untyped-call]
+        return None, None, v_out * grad
+
+
+# ---------------------------------------------------------------------------------------------
+# Softmax losses: log_softmax-based value and gradient.
+
+
+def _class_index(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Integer class indices, and for float indices ``0 * y`` (NaN where the index is NaN, to
+    add to the row's outputs: a NaN index matches no class and makes its row NaN)."""
+    if not y.dtype.is_floating_point:
+        return y.long(), None
+    nan = torch.isnan(y)
+    return torch.where(nan, 0.0, y).long(), 0.0 * y
+
+
+def _class_weights(loss: Loss, z: torch.Tensor) -> torch.Tensor | None:
+    """softmax_focal's ``alpha`` as a (K,) tensor (None: all 1); its length is checked."""
+    alpha = getattr(loss, "alpha", None)
+    if alpha is None:
+        return None
+    k = z.shape[1]
+    if len(alpha) != k:
+        raise ValueError(f"alpha has {len(alpha)} class weights but raw_prediction has {k} classes")
+    return torch.tensor(alpha, dtype=z.dtype, device=z.device)
+
+
+def _term_and_slope(
+    loss: Loss, lp: torch.Tensor, at: torch.Tensor | None, slope: bool
+) -> torch.Tensor:
+    """The per-class loss ``f(log p)`` of a softmax loss, or its slope ``D = df/d(log p)``.
+
+    The gradient in the logits of ``f(log p_c)`` is ``D (onehot_c - p)``. With
+    ``l = -log p``, ``q = 1 - p = -expm1(log p)`` (accurate for ``p`` near 1):
+
+    * cross-entropy: ``f = l``, ``D = -1``;
+    * focal: ``f = at q^gamma l``, ``D = -at q^gamma (gamma p (l / q) + 1)``, with
+      ``l / q -> 1`` where ``q`` rounds to 0 (no ``q^(gamma - 1)``, infinite for gamma < 1);
+    * poly-1: ``f = l + eps q``, ``D = -(1 + eps p)``.
+    """
+    name = loss.name
+    if name == "softmax_poly1":
+        eps = float(loss.epsilon)  # type: ignore[attr-defined]
+        out = -(1.0 + eps * torch.exp(lp)) if slope else eps * -torch.expm1(lp) - lp
+    else:
+        gamma = float(getattr(loss, "gamma", 0.0))
+        if gamma == 0:
+            out = -torch.ones_like(lp) if slope else -lp
+        else:
+            q = -torch.expm1(lp)
+            qg = torch.pow(q, gamma)
+            if slope:
+                pos = q > 0
+                ratio = torch.where(pos, -lp / torch.where(pos, q, 1.0), 1.0)
+                out = -qg * (gamma * torch.exp(lp) * ratio + 1.0)
+            else:
+                out = qg * -lp
+    return out if at is None else at * out
+
+
+_NATIVE_SOFTMAX = frozenset({"softmax_cross_entropy", "softmax_focal", "softmax_poly1"})
+
+
+def _softmax_parts(loss: Loss, z: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+    return _class_weights(loss, z), torch.log_softmax(z, dim=1)
+
+
+def _softmax_value(
+    loss: Loss, y: torch.Tensor, z: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-row softmax loss (class indices or probabilities), and for class indices the
+    target's ``log p_c`` (N, 1), which the backward reuses."""
+    if loss.name not in _NATIVE_SOFTMAX:
+        return loss.loss(y, z, validate=False), None
+    alpha, lp = _softmax_parts(loss, z)
+    if y.ndim == 1:
+        idx, nan0 = _class_index(y)
+        lp_c = lp.gather(1, idx[:, None])
+        at = None if alpha is None else alpha[idx][:, None]
+        value = _term_and_slope(loss, lp_c, at, slope=False)[:, 0]
+        return (value if nan0 is None else value + nan0), lp_c
+    at = None if alpha is None else alpha[None, :]
+    return torch.sum(y * _term_and_slope(loss, lp, at, slope=False), dim=1), None
+
+
+def _softmax_gradient(
+    loss: Loss,
+    y: torch.Tensor,
+    z: torch.Tensor,
+    scale: torch.Tensor | None = None,
+    lp_c: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Gradient in the logits, times ``scale`` (N,) if given: ``D_c (onehot_c - p)`` summed
+    over the target classes ``c`` (weighted by their probability for probability targets), see
+    :func:`_term_and_slope`. Class indices: one softmax, one product and one scatter over the
+    (N, K) logits; ``lp_c``, the target's ``log p_c`` from the forward, saves a log_softmax."""
+    if loss.name not in _NATIVE_SOFTMAX:
+        grad = loss.gradient(y, z, validate=False)
+        return grad if scale is None else grad * scale[:, None]  # type: ignore[no-any-return]
+    alpha = _class_weights(loss, z)
+    if y.ndim == 1:
+        idx, nan0 = _class_index(y)
+        if lp_c is None:
+            lp_c = torch.log_softmax(z, dim=1).gather(1, idx[:, None])
+        at = None if alpha is None else alpha[idx][:, None]
+        d = _term_and_slope(loss, lp_c, at, slope=True)
+        if scale is not None:
+            d = d * scale[:, None]
+        # D (onehot - p): -D p everywhere, D (1 - p_c) = D q_c (accurate) at the target.
+        grad = torch.softmax(z, dim=1).mul_(-d).scatter_(1, idx[:, None], d * -torch.expm1(lp_c))
+        return grad if nan0 is None else grad + nan0[:, None]
+    lp = torch.log_softmax(z, dim=1)
+    at = None if alpha is None else alpha[None, :]
+    d = y * _term_and_slope(loss, lp, at, slope=True)
+    grad = d - torch.exp(lp) * torch.sum(d, dim=1, keepdim=True)
+    return grad if scale is None else grad * scale[:, None]
+
+
+def _softmax_hvp(loss: Loss, y: torch.Tensor, z: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Hessian-vector product of a softmax loss: its K x K row Hessian is not diagonal, so
+    autograd differentiates the core's generic (NaN-free) gradient formulas."""
+    with torch.enable_grad():
+        zz = z.detach().requires_grad_(True)
+        g = loss.gradient(y, zz, validate=False)
+        (hvp,) = torch.autograd.grad(g, zz, v, create_graph=torch.is_grad_enabled())
+    return hvp
+
+
+def _in_float32(z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """z (and probability targets) in at least float32."""
+    if z.dtype not in (torch.float32, torch.float64):
+        z = z.to(torch.float32)
+    if y.dtype.is_floating_point and y.dtype != z.dtype:
+        y = y.to(z.dtype)
+    return z, y
+
+
+class _SoftmaxGradient(torch.autograd.Function):
+    """z -> dL/dz of a softmax loss; its backward is a Hessian-vector product."""
+
+    @staticmethod
+    def forward(ctx: Any, loss: Loss, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        ctx.loss = loss
+        ctx.save_for_backward(y, z)
+        z32, y32 = _in_float32(z, y)
+        return _softmax_gradient(loss, y32, z32).to(z.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, g_out: torch.Tensor) -> tuple[None, None, torch.Tensor]:
+        y, z = ctx.saved_tensors
+        return None, None, _softmax_hvp(ctx.loss, y, z, g_out)
+
+
+class _SoftmaxValue(torch.autograd.Function):
+    """z (N, K) -> per-row loss (N,), saving y, z and the target's log-probability (N,)."""
+
+    @staticmethod
+    def forward(ctx: Any, loss: Loss, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        ctx.loss = loss
+        z32, y32 = _in_float32(z, y)
+        value, lp_c = _softmax_value(loss, y32, z32)
+        ctx.save_for_backward(y, z, lp_c)
+        return value.to(z.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, v_out: torch.Tensor) -> tuple[None, None, torch.Tensor]:
+        y, z, lp_c = ctx.saved_tensors
+        if torch.is_grad_enabled() and not torch.compiler.is_compiling():
+            # create_graph=True: a gradient whose own backward is a Hessian-vector product.
+            grad: torch.Tensor = _SoftmaxGradient.apply(ctx.loss, y, z)  # type: ignore[no-untyped-call]
+            return None, None, v_out[:, None] * grad
+        z32, y32 = _in_float32(z, y)
+        out = _softmax_gradient(ctx.loss, y32, z32, v_out.to(z32.dtype), lp_c)
+        return None, None, out.to(z.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks: structure always (metadata only), values without a host synchronisation per call.
+
+
+def _check_structure(
+    loss: Loss,
+    input: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None,
+    mask: torch.Tensor | None,
+) -> None:
+    """Types, dtypes and shapes (no data is read, so nothing synchronises or breaks a graph).
+
+    Raises
+    ------
+    TypeError
+        Not tensors, non-floating ``input``, non-numeric ``target``.
+    ValueError
+        A differentiable ``target``; shapes that differ (element-wise losses never broadcast);
+        softmax ``input`` not (N, K) with K >= 2, ``target`` neither (N,) nor (N, K), ``alpha``
+        or ``background_class`` that do not fit K; ``weight`` or ``mask`` of the wrong shape.
+    """
+    if not isinstance(input, torch.Tensor) or not isinstance(target, torch.Tensor):
+        raise TypeError("input and target must be torch tensors")
+    if not input.dtype.is_floating_point:
+        raise TypeError(
+            f"input (raw_prediction) must be a real floating tensor, got dtype {input.dtype}"
+        )
+    if target.dtype.is_complex:
+        raise TypeError(f"target must be a real tensor, got dtype {target.dtype}")
+    if target.requires_grad:
+        raise ValueError("losslab.torch losses do not differentiate with respect to the target")
+    if input.numel() == 0:
+        raise ValueError(f"input is empty (shape {tuple(input.shape)}); nothing to evaluate")
+    if loss.is_multiclass:
+        if input.ndim != 2 or input.shape[1] < 2:
+            raise ValueError(
+                f"{loss.name} needs input of shape (N, K) with K >= 2 classes, "
+                f"got {tuple(input.shape)}"
+            )
+        n, k = input.shape
+        if target.shape not in ((n,), (n, k)):
+            raise ValueError(
+                f"target must be class indices of shape ({n},) or class probabilities of shape "
+                f"{(n, k)} for input {tuple(input.shape)}, got {tuple(target.shape)}"
+            )
+        if target.ndim == 2 and not target.dtype.is_floating_point:
+            raise TypeError(f"target probabilities must be floating, got dtype {target.dtype}")
+        alpha = getattr(loss, "alpha", None)
+        if alpha is not None and len(alpha) != k:
+            raise ValueError(f"alpha has {len(alpha)} class weights but input has {k} classes")
+        b = getattr(loss, "background_class", None)
+        if b is not None and b >= k:
+            raise ValueError(f"background_class={b} is not a class of input with {k} classes")
+        rows: tuple[int, ...] = (n,)
+    else:
+        if target.shape != input.shape:
+            raise ValueError(
+                f"input and target must have the same shape, got {tuple(input.shape)} and "
+                f"{tuple(target.shape)} (losslab never broadcasts)"
+            )
+        rows = tuple(input.shape)
+    if weight is not None and tuple(weight.shape) != rows:
+        raise ValueError(f"weight must have shape {rows}, got {tuple(weight.shape)}")
+    if mask is not None and tuple(mask.shape) != rows:
+        raise ValueError(f"mask must have shape {rows}, got {tuple(mask.shape)}")
+
+
+def _check_values(
+    loss: Loss, input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None
+) -> None:
+    """The core's value checks (label domain, class indices, weights): they read the data, so
+    on an accelerator they wait for it (one host synchronisation)."""
+    loss._prepare(
+        target.detach(), input.detach(), None if weight is None else weight.detach(), True
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The public function and modules.
+
+Validate = bool | Literal["once"]
+"""``True``: check values on every call; ``"once"``: on the first call (per module);
+``False``: never."""
 
 
 def loss_function(
@@ -141,6 +472,11 @@ def loss_function(
         :mod:`losslab.losses._reduce`): when every element is ignored or the weights sum to
         0, "mean" returns 0 with a zero gradient (no NaN), and sums accumulate in at least
         float32.
+    validate : bool, default True
+        Also check the values (label domain, class indices, weights) with the core's checks.
+        They read the data: on an accelerator that is a host synchronisation, so a training
+        loop passes False (the modules check their first call only, ``validate="once"``).
+        Skipped while ``torch.compile`` traces. Types, dtypes and shapes are always checked.
 
     Returns
     -------
@@ -150,43 +486,34 @@ def loss_function(
     Raises
     ------
     ValueError, TypeError
-        As the core loss (shapes, dtypes, label domain, weights), an unknown reduction, or a
-        target that requires grad.
+        See :func:`_check_structure`; with ``validate``, the core's value errors (labels
+        outside [0, 1], class indices outside [0, K), negative or non-finite weights); an
+        unknown reduction.
     """
     check_reduction(reduction, loss)
-    if not isinstance(input, torch.Tensor) or not isinstance(target, torch.Tensor):
-        raise TypeError("input and target must be torch tensors")
-    if target.requires_grad:
-        raise ValueError("losslab.torch losses do not differentiate with respect to the target")
-    keep = None
-    if mask is not None:
-        keep = mask.to(torch.bool)
+    _check_structure(loss, input, target, weight, mask)
+    keep = None if mask is None else mask.to(torch.bool)
     if ignore_index is not None:
         not_ignored = target != ignore_index
         if loss.is_multiclass and target.ndim == 2:
             not_ignored = not_ignored.all(dim=1)
         keep = not_ignored if keep is None else keep & not_ignored
     if keep is not None:
-        expected = input.shape[:1] if loss.is_multiclass else input.shape
-        if keep.shape != expected:
-            raise ValueError(f"mask must have shape {tuple(expected)}, got {tuple(keep.shape)}")
         # Ignored targets are replaced by a valid one and weighted 0.
-        fill = torch.zeros((), dtype=target.dtype, device=target.device)
         k_t = keep[:, None] if (loss.is_multiclass and target.ndim == 2) else keep
-        target = torch.where(k_t, target, fill)
-        w_keep = keep.to(input.dtype if input.dtype.is_floating_point else torch.float32)
+        target = torch.where(k_t, target, torch.zeros((), dtype=target.dtype, device=target.device))
+        w_keep = keep.to(input.dtype)
         weight = w_keep if weight is None else weight * w_keep
-    # One validating call on detached tensors; the differentiable evaluation skips the checks.
-    if validate:
-        loss.loss(target, input.detach(), sample_weight=weight, validate=True)
+    if validate and not torch.compiler.is_compiling():
+        _check_values(loss, input, target, weight)
     y = target.detach()
-    values: torch.Tensor = _Value.apply(loss, y, input)  # type: ignore[no-untyped-call]
-    xp = array_api_compat.array_namespace(values)
+    function = _SoftmaxValue if loss.is_multiclass else _Value
+    values: torch.Tensor = function.apply(loss, y, input)  # type: ignore[no-untyped-call]
     if weight is not None:
         weight = weight.to(values.dtype)
         values = values * weight
-    positives = loss._positives(y, input.detach(), xp) if reduction == "positives" else None
-    return reduce(values, reduction, xp=xp, weight=weight, positives=positives)  # type: ignore[no-any-return]
+    positives = loss._positives(y, input.detach(), _xp) if reduction == "positives" else None
+    return reduce(values, reduction, xp=_xp, weight=weight, positives=positives)  # type: ignore[no-any-return]
 
 
 class LosslabLoss(torch.nn.Module):
@@ -196,6 +523,12 @@ class LosslabLoss(torch.nn.Module):
     the per-loss subclasses (``losslab.torch.FocalLoss`` ...) fix the name. ``forward(input,
     target, weight=None, mask=None)`` as :func:`loss_function`. Hyperparameters are plain
     attributes (not tensors), so ``state_dict()`` is empty and pickling keeps them.
+
+    ``validate``: ``"once"`` (default) runs the value checks (label domain, class indices,
+    weights) on the first call and, once a call has passed them, never again (``checked``
+    becomes True), so a training step pays no host synchronisation; ``True`` checks every
+    call, ``False`` never. Calls traced by ``torch.compile`` never check values. Types, dtypes
+    and shapes are checked on every call.
     """
 
     def __init__(
@@ -204,7 +537,7 @@ class LosslabLoss(torch.nn.Module):
         *,
         reduction: str = "mean",
         ignore_index: float | None = None,
-        validate: bool = True,
+        validate: Validate = "once",
         **params: Any,
     ) -> None:
         super().__init__()
@@ -213,10 +546,13 @@ class LosslabLoss(torch.nn.Module):
         elif params:
             raise TypeError("pass hyperparameters either in the loss object or as keywords")
         check_reduction(reduction, loss)
+        if validate not in (True, False, "once"):
+            raise ValueError(f"validate must be True, False or 'once', got {validate!r}")
         self.loss = loss
         self.reduction = reduction
         self.ignore_index = ignore_index
         self.validate = validate
+        self.checked = False
 
     def forward(
         self,
@@ -226,7 +562,8 @@ class LosslabLoss(torch.nn.Module):
         mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The reduced loss of ``input`` (raw predictions) against ``target``."""
-        return loss_function(
+        check = self.validate is True or (self.validate == "once" and not self.checked)
+        out = loss_function(
             self.loss,
             input,
             target,
@@ -234,8 +571,11 @@ class LosslabLoss(torch.nn.Module):
             mask=mask,
             ignore_index=self.ignore_index,
             reduction=self.reduction,
-            validate=self.validate,
+            validate=check,
         )
+        if check and not torch.compiler.is_compiling():
+            self.checked = True  # the values of a call passed the checks
+        return out
 
     def extra_repr(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.loss.params.items())
@@ -257,7 +597,7 @@ class RegisteredLoss(LosslabLoss):
         *,
         reduction: str = "mean",
         ignore_index: float | None = None,
-        validate: bool = True,
+        validate: Validate = "once",
         **params: Any,
     ) -> None:
         super().__init__(
@@ -270,10 +610,10 @@ class RegisteredLoss(LosslabLoss):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        core = LOSSES[cls.loss_name]
+        core = LOSSES.get(cls.loss_name)
+        where = f" (:class:`losslab.{core.__name__}`)" if core is not None else ""
         cls.__doc__ = (
-            f"``torch.nn.Module`` for losslab's ``{cls.loss_name}`` loss "
-            f"(:class:`losslab.{core.__name__}`).\n\n"
+            f"``torch.nn.Module`` for losslab's ``{cls.loss_name}`` loss{where}.\n\n"
             f"Keyword hyperparameters as ``losslab.get_loss({cls.loss_name!r}, ...)``; "
             "``reduction``, ``ignore_index`` and ``forward(input, target, weight=None, "
             "mask=None)`` as :class:`LosslabLoss`.\n"
@@ -284,6 +624,10 @@ class RegisteredLoss(LosslabLoss):
 # (tests/test_torch.py checks that every registry name has one, named as its core class).
 class AbsoluteError(RegisteredLoss):
     loss_name = "absolute_error"
+
+
+class AsymmetricLoss(RegisteredLoss):
+    loss_name = "asymmetric"
 
 
 class ExponentialLoss(RegisteredLoss):
@@ -330,8 +674,20 @@ class PinballLoss(RegisteredLoss):
     loss_name = "pinball"
 
 
+class Poly1Loss(RegisteredLoss):
+    loss_name = "poly1"
+
+
+class Poly1FocalLoss(RegisteredLoss):
+    loss_name = "poly1_focal"
+
+
 class PseudoHuberLoss(RegisteredLoss):
     loss_name = "pseudo_huber"
+
+
+class QualityFocalLoss(RegisteredLoss):
+    loss_name = "quality_focal"
 
 
 class SoftmaxCrossEntropy(RegisteredLoss):
@@ -342,8 +698,16 @@ class SoftmaxFocalLoss(RegisteredLoss):
     loss_name = "softmax_focal"
 
 
+class SoftmaxPoly1Loss(RegisteredLoss):
+    loss_name = "softmax_poly1"
+
+
 class SquaredError(RegisteredLoss):
     loss_name = "squared_error"
+
+
+class VarifocalLoss(RegisteredLoss):
+    loss_name = "varifocal"
 
 
 def prior_bias(pi: float = 0.01) -> float:
