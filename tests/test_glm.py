@@ -450,9 +450,10 @@ def _wide(name: str, params: dict[str, Any], n: int, dtype: Any) -> tuple[np.nda
     return y.astype(dtype), z.astype(dtype)
 
 
-# Measured worst case 3 ulps of the term magnitude; the bound leaves room for the half
-# exponentials (squared: twice the error of one exp on each side) and the expm1 forms.
-KERNEL_ULPS = 16.0
+# Measured worst case 5.8 ulps of the term magnitude (200 000 random points, Tweedie p = 0
+# value; 2.7 for Poisson, 3.9 for Tweedie p = 1.5): each side's exponential is faithful and
+# squared from a half exponential, and the expm1 forms differ (series here, libm there).
+KERNEL_ULPS = 12.0
 
 
 @pytest.mark.parametrize(("name", "params"), CONFIGS, ids=IDS)
