@@ -98,7 +98,8 @@ def _data_conversion_warning() -> type[Warning]:
         from sklearn.exceptions import DataConversionWarning
     except ImportError:  # pragma: no cover - scikit-learn is optional
         return UserWarning
-    return DataConversionWarning
+    warning: type[Warning] = DataConversionWarning
+    return warning
 
 
 def _not_fitted_error(message: str) -> ValueError:
@@ -107,7 +108,8 @@ def _not_fitted_error(message: str) -> ValueError:
         from sklearn.exceptions import NotFittedError
     except ImportError:  # pragma: no cover - scikit-learn is optional
         return ValueError(message)
-    return NotFittedError(message)
+    error: ValueError = NotFittedError(message)
+    return error
 
 
 def _is_real(value: Any) -> bool:
@@ -249,11 +251,8 @@ class _LossLinearModel:
             raise ValueError(f"l2 must be a finite number >= 0, got {self.l2!r}")
         if not _is_real(self.tol) or not (math.isfinite(self.tol) and self.tol >= 0):
             raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
-        if (
-            isinstance(self.max_iter, bool)
-            or not isinstance(self.max_iter, numbers.Integral)
-            or self.max_iter < 1
-        ):
+        max_iter: Any = self.max_iter  # any object may have been set
+        if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
             raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
         if not isinstance(self.fit_intercept, bool | np.bool_):
             raise ValueError(f"fit_intercept must be True or False, got {self.fit_intercept!r}")
