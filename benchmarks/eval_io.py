@@ -159,6 +159,7 @@ def machine() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Write the files, time both routes, print the table (and the JSON with ``--json``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=float, default=1e6, help="rows per file (default 1e6)")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (median)")
@@ -188,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 print(f"  {fmt} {mode}: done", file=sys.stderr, flush=True)
     info = machine()
+    busy = info["load_average"][0] > (info["cpu_count"] or 1)
+    if busy:
+        print(
+            f"note: load average {info['load_average'][0]} on {info['cpu_count']} cores: other "
+            "work shared the CPU, so pyarrow's threads had no idle core to use"
+        )
     print(
         f"{rows:.0e} rows, focal mean; median of {args.repeats} interleaved rounds; "
         f"{info['cpu_count']} cores, load average {info['load_average']}; "
