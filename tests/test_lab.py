@@ -326,7 +326,7 @@ def test_boosting_skipped_cleanly_without_the_integration(monkeypatch: pytest.Mo
     real = importlib.util.find_spec
 
     def fake(name: str, *args: Any) -> Any:
-        return None if name == "losslab.xgboost" else real(name, *args)
+        return None if name in {"losslab.xgboost", "lightgbm"} else real(name, *args)
 
     monkeypatch.setattr(importlib.util, "find_spec", fake)
     status = focal.boosting_status()
@@ -334,5 +334,34 @@ def test_boosting_skipped_cleanly_without_the_integration(monkeypatch: pytest.Mo
         "status": "skipped",
         "reason": "skipped: integration not available (losslab.xgboost does not exist)",
     }
+    assert focal.boosting_status("lightgbm") == {
+        "status": "skipped",
+        "reason": "skipped: lightgbm is not installed",
+    }
+    with pytest.raises(ValueError, match="unknown library"):
+        focal.boosting_status("catboost")
     d = detection_data(child_rng(0), 2, anchors_per_image=100)
-    assert focal.boosting_comparison(d, d, rounds=1, seed=0) == status
+    out = focal.boosting_comparison(d, d, rounds=1, seed=0)
+    assert out["status"] == "skipped"
+    assert out["libraries"] == {"xgboost": status, "lightgbm": focal.boosting_status("lightgbm")}
+    assert out["reason"].startswith("skipped: xgboost: skipped: integration not available")
+
+
+@pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
+def test_boosting_comparison_runs_each_library(
+    monkeypatch: pytest.MonkeyPatch, library: str
+) -> None:
+    pytest.importorskip(library)
+    from losslab.lab import focal
+
+    d = detection_data(child_rng(0), 30, anchors_per_image=200, positives_per_image=3.0)
+    out = focal.boosting_comparison(d, d, rounds=5, seed=0)
+    rec = out["libraries"][library]
+    assert rec["status"] == "ran", rec
+    assert rec["library"].startswith(library)
+    assert set(rec["ap"]) == {"log_loss", "focal"}
+    # trees on the training anchors rank them far better than chance (prevalence ~ 1.5 %)
+    assert min(rec["ap"].values()) > 0.1
+    assert rec["focal_minus_log_loss_ap"] == rec["ap"]["focal"] - rec["ap"]["log_loss"]
+    v = verdicts.verdict_focal({**_focal_results(), "boosting": out})
+    assert any(c["id"].endswith("focal_vs_log_loss") and not c["counts"] for c in v["checks"])

@@ -36,7 +36,7 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any
 
 
 def test_quick_report_is_quick(quick: tuple[Path, dict[str, Any], float]) -> None:
-    # the budget is one minute on two cores; leave room for a loaded CI machine
+    # the budget is 45 s on two cores; leave room for a loaded CI machine
     assert quick[2] < 120
 
 
@@ -64,7 +64,7 @@ def test_results_schema(quick: tuple[Path, dict[str, Any], float]) -> None:
     assert data["mode"] == "quick"
     assert data["seed"] == 0
     assert set(data["experiments"]) == set(EXPERIMENTS) == set(data["experiments_run"])
-    for key in ("python", "numpy", "scipy", "matplotlib", "losslab"):
+    for key in ("python", "numpy", "scipy", "matplotlib", "losslab", "torch", "pycocotools"):
         assert isinstance(data["versions"][key], str)
     assert set(data["timings_s"]) == {*EXPERIMENTS, "total"}
     assert all(isinstance(v, float) and v >= 0 for v in data["timings_s"].values())
@@ -113,11 +113,32 @@ def test_experiment_contents(quick: tuple[Path, dict[str, Any], float]) -> None:
     assert all(0.0 <= ap <= 1.0 for row in tab["ap"] for ap in row)
     boost = focal["boosting"]
     assert boost["status"] in {"ran", "skipped", "failed"}
-    if boost["status"] == "ran":
-        assert set(boost["ap"]) == {"log_loss", "focal"}
-        assert all(0.0 <= v <= 1.0 for v in boost["ap"].values())
-    else:
-        assert boost["reason"].startswith(boost["status"] + ":")
+    assert set(boost["libraries"]) == {"xgboost", "lightgbm"}
+    for lib in boost["libraries"].values():
+        if lib["status"] == "ran":
+            assert set(lib["ap"]) == {"log_loss", "focal"}
+            assert all(0.0 <= v <= 1.0 for v in lib["ap"].values())
+        else:
+            assert lib["reason"].startswith(lib["status"] + ":")
+    det = exps["detection"]["results"]
+    grid = [*det["grid"]["ce"], *det["grid"]["focal"]]
+    assert grid
+    for row in grid:
+        assert all(0.0 <= row[m] <= 1.0 for m in ("AP", "AP50", "AP75"))
+        assert row["AP75"] <= row["AP50"]
+    assert det["best_focal"]["gamma"] > 0
+    assert det["best_ce"]["gamma"] == 0
+    assert len(det["per_replicate"]) == det["replicates"]
+    assert det["data"]["positive_output_fraction"] < 0.01
+    assert set(det["loss_distribution"]["summary"]) == {"0.0", "0.5", "1.0", "2.0"}
+    assert det["no_prior"]
+    names = {f["file"] for f in exps["detection"]["figures"]}
+    assert {
+        "figures/detector_detections.png",
+        "figures/detector_loss_cdf.png",
+        "figures/detector_prior_init.png",
+        "figures/detector_data.png",
+    } <= names
 
 
 def test_html_is_self_contained(quick: tuple[Path, dict[str, Any], float]) -> None:
@@ -137,6 +158,26 @@ def test_same_seed_same_numbers(tmp_path: Path) -> None:
     b = run_report(tmp_path / "b", mode="quick", seed=3, only=["logits"], progress=False)
     assert a["experiments"]["logits"]["results"] == b["experiments"]["logits"]["results"]
     assert list(a["experiments"]) == ["logits"]
+
+
+def _without_timings(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {
+            k: _without_timings(v)
+            for k, v in obj.items()
+            if not (k.endswith("_s") or k in {"time_s", "train_s", "total_s"})
+        }
+    if isinstance(obj, list):
+        return [_without_timings(v) for v in obj]
+    return obj
+
+
+def test_detection_same_seed_same_numbers(
+    quick: tuple[Path, dict[str, Any], float], tmp_path: Path
+) -> None:
+    again = run_report(tmp_path, mode="quick", seed=0, only=["detection"], progress=False)
+    first = quick[1]["experiments"]["detection"]["results"]
+    assert _without_timings(again["experiments"]["detection"]["results"]) == _without_timings(first)
 
 
 def test_run_report_rejects_bad_arguments(tmp_path: Path) -> None:

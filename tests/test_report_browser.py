@@ -230,6 +230,9 @@ def test_report_opens_with_every_figure_and_no_console_error(
         for f in e["figures"]
     ]
     assert sorted(src for src, _, _ in page["images"]) == sorted(expected)
+    # the detector experiment's figures are on the page (and below, loaded)
+    for name in ("detections", "loss_cdf", "prior_init", "data"):
+        assert f"figures/detector_{name}.png" in expected
     not_loaded = [src for src, complete, width in page["images"] if not (complete and width > 0)]
     assert not not_loaded, f"figures that did not load: {not_loaded}"
     assert page["status"] == f"{len(expected)} of {len(expected)} figures loaded"

@@ -90,84 +90,132 @@ def units(mode: str) -> int:
     return int(s["repeats"]) * (len(s["gammas"]) * len(s["alphas"]) + 3) + 4
 
 
-#: Boosting comparison: the losses and XGBoost parameters (native API, hist trees).
+#: Boosting comparison: the losses, and the parameters of each library (trees of depth 4,
+#: learning rate 0.1; LightGBM's 15 leaves are what a depth-4 tree can hold).
 BOOSTING_LOSSES: dict[str, tuple[float, float | None]] = {
     "log_loss": (0.0, None),
     "focal": (2.0, 0.25),
 }
 BOOSTING_PARAMS: dict[str, Any] = {"tree_method": "hist", "max_depth": 4, "eta": 0.1}
+LIGHTGBM_PARAMS: dict[str, Any] = {"max_depth": 4, "num_leaves": 15, "learning_rate": 0.1}
+#: Library -> (losslab integration module, the library's import name).
+BOOSTING_LIBRARIES: dict[str, tuple[str, str]] = {
+    "xgboost": ("losslab.xgboost", "xgboost"),
+    "lightgbm": ("losslab.lightgbm", "lightgbm"),
+}
 
 
-def boosting_status() -> dict[str, str]:
-    """Whether the boosting comparison can run: it needs ``losslab.xgboost`` and xgboost.
+def boosting_status(library: str = "xgboost") -> dict[str, str]:
+    """Whether the boosting comparison can run with ``library`` ("xgboost" or "lightgbm"): it
+    needs losslab's integration module and the library itself.
 
     Returns ``{"status": "available"}`` or ``{"status": "skipped", "reason": "skipped: ..."}``.
+    Raises ValueError for an unknown library.
     """
+    if library not in BOOSTING_LIBRARIES:
+        raise ValueError(f"unknown library {library!r}; use one of {list(BOOSTING_LIBRARIES)}")
+    integration, host = BOOSTING_LIBRARIES[library]
     try:
-        if importlib.util.find_spec("losslab.xgboost") is None:
+        if importlib.util.find_spec(integration) is None:
             return {
                 "status": "skipped",
-                "reason": "skipped: integration not available (losslab.xgboost does not exist)",
+                "reason": f"skipped: integration not available ({integration} does not exist)",
             }
     except ImportError:  # pragma: no cover - a broken parent package
         return {"status": "skipped", "reason": "skipped: integration not available"}
-    if importlib.util.find_spec("xgboost") is None:
-        return {"status": "skipped", "reason": "skipped: xgboost is not installed"}
+    if importlib.util.find_spec(host) is None:
+        return {"status": "skipped", "reason": f"skipped: {host} is not installed"}
     return {"status": "available"}
+
+
+def _xgboost_margin(
+    loss: Any, train_d: DetectionData, test_d: DetectionData, rounds: int, seed: int
+) -> tuple[np.ndarray, dict[str, Any], str]:
+    import xgboost
+
+    import losslab.xgboost as lx
+
+    params = {**BOOSTING_PARAMS, "nthread": 2, "seed": seed, "disable_default_eval_metric": 1}
+    if loss.name == "focal":
+        params.update(lx.FOCAL_DEFAULTS)
+    dtrain = xgboost.DMatrix(
+        train_d.X, label=train_d.y, base_margin=lx.init_margin(loss, train_d.y)
+    )
+    booster = xgboost.train(params, dtrain, rounds, obj=lx.objective(loss))
+    dtest = xgboost.DMatrix(test_d.X, base_margin=lx.init_margin(loss, train_d.y, n=test_d.y.size))
+    margin = np.asarray(booster.predict(dtest, output_margin=True), dtype=np.float64)
+    return margin, params, f"xgboost {xgboost.__version__}"
+
+
+def _lightgbm_margin(
+    loss: Any, train_d: DetectionData, test_d: DetectionData, rounds: int, seed: int
+) -> tuple[np.ndarray, dict[str, Any], str]:
+    import lightgbm
+
+    import losslab.lightgbm as ll
+
+    params: dict[str, Any] = {
+        **LIGHTGBM_PARAMS,
+        "num_threads": 2,
+        "seed": seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "metric": "None",
+        "verbosity": -1,
+    }
+    if loss.name == "focal":
+        params.update(ll.FOCAL_DEFAULTS)
+    init = ll.init_score(loss, train_d.y)
+    dtrain = lightgbm.Dataset(train_d.X, label=train_d.y, init_score=init)
+    booster = lightgbm.train({**params, "objective": ll.objective(loss)}, dtrain, rounds)
+    # LightGBM never adds the init score back: add it (a constant) to the raw scores
+    margin = np.asarray(booster.predict(test_d.X, raw_score=True), dtype=np.float64) + init[0]
+    return margin, params, f"lightgbm {lightgbm.__version__}"
+
+
+def _one_library(
+    library: str, train_d: DetectionData, test_d: DetectionData, rounds: int, seed: int
+) -> dict[str, Any]:
+    status = boosting_status(library)
+    if status["status"] != "available":
+        return status
+    fit = _xgboost_margin if library == "xgboost" else _lightgbm_margin
+    base = BOOSTING_PARAMS if library == "xgboost" else LIGHTGBM_PARAMS
+    try:
+        out: dict[str, Any] = {"status": "ran", "rounds": rounds, "params": dict(base)}
+        out["ap"], out["time_s"] = {}, {}
+        for name, (gamma, alpha) in BOOSTING_LOSSES.items():
+            t0 = time.perf_counter()
+            margin, params, version = fit(_loss(gamma, alpha), train_d, test_d, rounds, seed)
+            out["library"] = version
+            out["time_s"][name] = time.perf_counter() - t0
+            out["ap"][name] = average_precision(test_d.y, margin)
+            out["params"][f"{name}_extra"] = {k: v for k, v in params.items() if k not in base}
+        out["focal_minus_log_loss_ap"] = out["ap"]["focal"] - out["ap"]["log_loss"]
+        return out
+    except Exception as exc:  # an integration bug must not sink the whole report
+        return {"status": "failed", "reason": f"failed: {type(exc).__name__}: {exc}"}
 
 
 def boosting_comparison(
     train_d: DetectionData, test_d: DetectionData, *, rounds: int, seed: int
 ) -> dict[str, Any]:
-    """Gradient-boosted trees (XGBoost, native API through ``losslab.xgboost``) trained on the
-    same anchors with cross-entropy and with focal loss (gamma 2, alpha 0.25): the objective,
-    the init margin (``fit_intercept_only``) and, for focal, ``FOCAL_DEFAULTS`` come from the
-    integration. Returns the AP of each on the held-out anchors, or a "skipped" record when
-    the integration or xgboost is missing, or "failed" with the error message."""
-    status = boosting_status()
-    if status["status"] != "available":
-        return status
-    try:
-        import xgboost
-
-        import losslab.xgboost as lx
-
-        out: dict[str, Any] = {
-            "status": "ran",
-            "library": f"xgboost {xgboost.__version__}",
-            "rounds": rounds,
-            "params": dict(BOOSTING_PARAMS),
-            "ap": {},
-            "time_s": {},
-        }
-        for name, (gamma, alpha) in BOOSTING_LOSSES.items():
-            loss = _loss(gamma, alpha)
-            params = {
-                **BOOSTING_PARAMS,
-                "nthread": 2,
-                "seed": seed,
-                "disable_default_eval_metric": 1,
-            }
-            if gamma > 0:
-                params.update(lx.FOCAL_DEFAULTS)
-            t0 = time.perf_counter()
-            dtrain = xgboost.DMatrix(
-                train_d.X, label=train_d.y, base_margin=lx.init_margin(loss, train_d.y)
-            )
-            booster = xgboost.train(params, dtrain, rounds, obj=lx.objective(loss))
-            dtest = xgboost.DMatrix(
-                test_d.X, base_margin=lx.init_margin(loss, train_d.y, n=test_d.y.size)
-            )
-            margin = np.asarray(booster.predict(dtest, output_margin=True), dtype=np.float64)
-            out["time_s"][name] = time.perf_counter() - t0
-            out["ap"][name] = average_precision(test_d.y, margin)
-            out["params"][f"{name}_extra"] = {
-                k: v for k, v in params.items() if k not in BOOSTING_PARAMS
-            }
-        out["focal_minus_log_loss_ap"] = out["ap"]["focal"] - out["ap"]["log_loss"]
-        return out
-    except Exception as exc:  # an integration bug must not sink the whole report
-        return {"status": "failed", "reason": f"failed: {type(exc).__name__}: {exc}"}
+    """Gradient-boosted trees trained on the same anchors with cross-entropy and with focal loss
+    (gamma 2, alpha 0.25), with XGBoost (native API through ``losslab.xgboost``) and LightGBM
+    (native API through ``losslab.lightgbm``): the objective, the init score
+    (``fit_intercept_only``) and, for focal, the integration's ``FOCAL_DEFAULTS`` come from
+    losslab. Returns ``{"status", "libraries": {library: record}}``, where each record holds
+    the AP of each loss on the held-out anchors, or is a "skipped" record when the integration
+    or the library is missing, or "failed" with the error message. ``status`` is "ran" when at
+    least one library ran, else "skipped" (or "failed" if one failed) with the reasons joined.
+    """
+    libs = {lib: _one_library(lib, train_d, test_d, rounds, seed) for lib in BOOSTING_LIBRARIES}
+    statuses = {r["status"] for r in libs.values()}
+    if "ran" in statuses:
+        return {"status": "ran", "libraries": libs}
+    status = "failed" if "failed" in statuses else "skipped"
+    reasons = "; ".join(f"{lib}: {r['reason']}" for lib, r in libs.items())
+    return {"status": status, "reason": f"{status}: {reasons}", "libraries": libs}
 
 
 def _loss(gamma: float, alpha: float | None) -> Any:

@@ -142,7 +142,7 @@ created {_e(report["created_utc"])}, total {fmt(report["timings_s"]["total"], 3)
 Versions: {versions}. Every number is in <a href="results.json">results.json</a>;
 the method and thresholds are explained in docs/lab.md.</p>
 <p class="meta" id="load-status">figures not checked (scripts disabled?)</p>
-<table><caption>The three claims of losslab and what the numbers say.</caption>
+<table><caption>The experiments behind losslab's three claims and what the numbers say.</caption>
 <thead><tr><th>experiment</th><th>verdict</th><th>checks</th><th>time</th></tr></thead>
 <tbody>{summary_rows}</tbody></table>
 {"".join(sections)}

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import focal, logits, regression
+from . import detection, focal, logits, regression
 from ._common import MODES, RunContext, atomic_write_text, dump_json, to_jsonable
 from .html import render
 from .verdicts import THRESHOLDS, verdict
@@ -30,6 +30,7 @@ EXPERIMENTS: dict[str, ModuleType] = {
     "logits": logits,
     "regression": regression,
     "focal": focal,
+    "detection": detection,
 }
 
 
@@ -60,6 +61,9 @@ def _versions() -> dict[str, str]:
         "tqdm",
         "threadpoolctl",
         "xgboost",
+        "lightgbm",
+        "torch",
+        "pycocotools",
     ):
         try:
             out[dist] = importlib.metadata.version(dist)

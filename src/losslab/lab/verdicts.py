@@ -19,6 +19,7 @@ __all__ = [
     "check",
     "status_from_checks",
     "verdict",
+    "verdict_detection",
     "verdict_focal",
     "verdict_logits",
     "verdict_regression",
@@ -51,6 +52,15 @@ THRESHOLDS: dict[str, dict[str, float]] = {
         "bootstrap_p05_min": 0.0,
         "prior_init_ap_gain_min": 0.05,
         "boosting_ap_gain_min": 0.0,
+    },
+    "detection": {
+        "positive_share_gain_min": 2.0,
+        "hardest_10pct_negative_share_min": 0.8,
+        "ap_gain_min": 0.01,
+        "lower_bound_min": 0.0,
+        "confidence_level": 0.95,
+        "detector_learns_ap_min": 0.1,
+        "prior_init_ap_gain_min": 0.01,
     },
 }
 
@@ -351,13 +361,20 @@ def verdict_focal(results: Mapping[str, Any]) -> dict[str, Any]:
         ),
     ]
     boost = results.get("boosting") or {}
-    if boost.get("status") == "ran":
+    libs = boost.get("libraries") or ({"xgboost": boost} if boost.get("status") == "ran" else {})
+    names = {
+        "xgboost": "XGBoost through losslab.xgboost",
+        "lightgbm": "LightGBM through losslab.lightgbm",
+    }
+    for lib, rec in libs.items():
+        if rec.get("status") != "ran":
+            continue
         checks.append(
             check(
-                "boosting_focal_vs_log_loss",
-                "Caveat: gradient boosting (XGBoost through losslab.xgboost), AP of focal loss "
-                "minus AP of log loss",
-                boost.get("focal_minus_log_loss_ap"),
+                "boosting_focal_vs_log_loss" if lib == "xgboost" else f"{lib}_focal_vs_log_loss",
+                f"Caveat: gradient boosting ({names.get(lib, lib)}), AP of focal loss minus AP "
+                "of log loss",
+                rec.get("focal_minus_log_loss_ap"),
                 ">=",
                 t["boosting_ap_gain_min"],
                 counts=False,
@@ -366,10 +383,78 @@ def verdict_focal(results: Mapping[str, Any]) -> dict[str, Any]:
     return _wrap(checks)
 
 
+def verdict_detection(results: Mapping[str, Any]) -> dict[str, Any]:
+    """Verdict of the one-stage detector experiment from its ``results`` dict (keys
+    ``loss_distribution``, ``focal_minus_ce_ap``, ``best_focal_mean_ap``, ``no_prior``,
+    ``best_ce``, see :mod:`losslab.lab.detection`). APs are COCO AP (IoU 0.5:0.95) in [0, 1]."""
+    t = THRESHOLDS["detection"]
+    summ = results["loss_distribution"]["summary"]
+    share0 = _num(summ["0.0"]["positive_share_of_total_loss"])
+    share2 = _num(summ["2.0"]["positive_share_of_total_loss"])
+    diff = results["focal_minus_ce_ap"]
+    n_rep = len(diff.get("per_replicate", []))
+    ce_key = results["best_ce"]["key"]
+    ce_prior = (results.get("no_prior") or {}).get(ce_key, {})
+    checks = [
+        check(
+            "loss_moves_to_positives",
+            "Positives' share of the total loss over the test (anchor, class) outputs, gamma = 2 "
+            "/ gamma = 0 (same trained focal model)",
+            share2 / share0 if share0 > 0 else math.inf,
+            ">=",
+            t["positive_share_gain_min"],
+        ),
+        check(
+            "easy_negatives_down_weighted",
+            "Share of the negatives' loss carried by the hardest 10 % of negative outputs at "
+            "gamma = 2",
+            summ["2.0"]["hardest_10pct_negatives_share"],
+            ">=",
+            t["hardest_10pct_negative_share_min"],
+        ),
+        check(
+            "focal_improves_ap",
+            "COCO AP, best focal loss minus best alpha-balanced cross-entropy, mean over "
+            f"{n_rep} seed(s)",
+            diff["mean"],
+            ">=",
+            t["ap_gain_min"],
+        ),
+        check(
+            "focal_gain_beyond_noise",
+            f"One-sided {100 * t['confidence_level']:g} % lower bound (Student t over seeds) of "
+            "that AP difference (nan with one seed)",
+            diff.get("lower_95"),
+            ">",
+            t["lower_bound_min"],
+        ),
+        check(
+            "detector_learns",
+            "Sanity: COCO AP of the best focal model, mean over seeds (the comparison means "
+            "little if neither model detects)",
+            results.get("best_focal_mean_ap"),
+            ">=",
+            t["detector_learns_ap_min"],
+            counts=False,
+        ),
+        check(
+            "prior_init_helps_ce",
+            "Caveat: COCO AP of the best cross-entropy configuration with the prior "
+            "initialisation minus from a zero bias (seed 0)",
+            ce_prior.get("ap_gain_from_prior"),
+            ">=",
+            t["prior_init_ap_gain_min"],
+            counts=False,
+        ),
+    ]
+    return _wrap(checks)
+
+
 _VERDICTS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "logits": verdict_logits,
     "regression": verdict_regression,
     "focal": verdict_focal,
+    "detection": verdict_detection,
 }
 
 
