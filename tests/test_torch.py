@@ -282,3 +282,89 @@ def test_torch_compile_matches_eager() -> None:
     (g2,) = torch.autograd.grad(v2, z)
     torch.testing.assert_close(v1, v2)
     torch.testing.assert_close(g1, g2)
+
+
+def test_values_are_checked_once_by_default_every_call_with_true() -> None:
+    z = torch.zeros(4)
+    good = torch.tensor([0.0, 1.0, 1.0, 0.0])
+    bad = torch.tensor([0.0, 1.0, 2.0, 0.0])
+    once = lt.FocalLoss()
+    assert once.validate == "once"
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        once(z, bad)  # the first call checks
+    assert not once.checked
+    once(z, good)
+    assert once.checked
+    assert torch.isfinite(once(z, bad))  # later calls trust the data: no check, no host sync
+    always = lt.FocalLoss(validate=True)
+    always(z, good)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        always(z, bad)
+    never = lt.FocalLoss(validate=False)
+    assert torch.isfinite(never(z, bad))
+    with pytest.raises(ValueError, match="validate"):
+        lt.FocalLoss(validate="sometimes")  # type: ignore[arg-type]
+    # ignored targets are replaced before the checks
+    assert torch.isfinite(lt.FocalLoss(ignore_index=-1)(z, torch.tensor([0.0, -1.0, 1.0, -1.0])))
+    with pytest.raises(ValueError, match="class indices"):
+        lt.SoftmaxCrossEntropy()(torch.zeros(3, 4), torch.tensor([0, 1, 4]))
+    with pytest.raises(ValueError, match="sample_weight"):
+        lt.LogLoss()(z, good, torch.tensor([1.0, -1.0, 1.0, 1.0]))
+
+
+@pytest.mark.parametrize("target", ["index", "proba"])
+@pytest.mark.parametrize("name", ["softmax_cross_entropy", "softmax_focal", "softmax_poly1"])
+def test_softmax_gradient_and_hvp_match_autodiff_for_both_target_forms(
+    name: str, target: str
+) -> None:
+    case = make_case(losslab.get_loss(name), n=12, seed=11, target=target)
+    y = torch.tensor(case.y) if target == "index" else torch.tensor(case.y, dtype=torch.float64)
+    z = torch.tensor(case.z, dtype=torch.float64)
+    core = losslab.get_loss(name)
+    z1 = z.clone().requires_grad_(True)
+    (g1,) = torch.autograd.grad(lt.LosslabLoss(core, reduction="sum")(z1, y), z1, create_graph=True)
+    z2 = z.clone().requires_grad_(True)
+    (g2,) = torch.autograd.grad(core.loss(y, z2).sum(), z2, create_graph=True)
+    torch.testing.assert_close(g1, g2, rtol=1e-12, atol=1e-14)
+    v = torch.tensor(np.random.default_rng(12).normal(size=tuple(z.shape)))
+    (h1,) = torch.autograd.grad((g1 * v).sum(), z1)
+    (h2,) = torch.autograd.grad((g2 * v).sum(), z2)
+    torch.testing.assert_close(h1, h2, rtol=1e-10, atol=1e-12)
+
+
+def test_softmax_cross_entropy_equals_f_cross_entropy() -> None:
+    rng = np.random.default_rng(13)
+    z = torch.tensor(rng.normal(size=(50, 7)) * 5, requires_grad=True)
+    idx = torch.tensor(rng.integers(0, 7, 50))
+    proba = torch.softmax(torch.tensor(rng.normal(size=(50, 7))), dim=1)
+    for target in (idx, proba):
+        ours = lt.SoftmaxCrossEntropy()(z, target)
+        ref = F.cross_entropy(z, target)
+        torch.testing.assert_close(ours, ref, rtol=1e-13, atol=0)
+        (g1,) = torch.autograd.grad(ours, z)
+        (g2,) = torch.autograd.grad(ref, z)
+        torch.testing.assert_close(g1, g2, rtol=1e-12, atol=1e-16)
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
+def test_softmax_focal_float32_is_finite_where_p_rounds_to_one(gamma: float) -> None:
+    # The target's probability rounds to 1 in float32 (q = 1 - p_c = 0): a hand-written
+    # (1 - p)^gamma has an infinite derivative there for 0 < gamma < 1; ours is the limit.
+    z = torch.tensor([[60.0, 0.0, -3.0], [0.0, 60.0, 1.0], [-80.0, 80.0, 0.0]], requires_grad=True)
+    y = torch.tensor([0, 1, 0])
+    value = lt.SoftmaxFocalLoss(gamma=gamma, reduction="sum")(z, y)
+    (g,) = torch.autograd.grad(value, z)
+    assert torch.isfinite(value)
+    assert torch.isfinite(g).all()
+    expected = losslab.get_loss("softmax_focal", gamma=gamma).gradient(y, z.detach().double())
+    torch.testing.assert_close(g.double(), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_nan_class_index_makes_only_its_row_nan() -> None:
+    z = torch.randn(4, 3, requires_grad=True)
+    y = torch.tensor([0.0, float("nan"), 2.0, 1.0])
+    values = lt.SoftmaxFocalLoss(reduction="none", validate=False)(z, y)
+    assert torch.isnan(values[1])
+    assert torch.isfinite(values[[0, 2, 3]]).all()
+    (g,) = torch.autograd.grad(values[[0, 2, 3]].sum(), z)
+    assert torch.isfinite(g[[0, 2, 3]]).all()

@@ -218,7 +218,14 @@ def small_int_power(gamma: Any) -> int | None:
 
 
 def focal_branchless(
-    y: Array, z: Array, gamma: Any, alpha: Any, need: tuple[bool, bool, bool], *, xp: Any
+    y: Array,
+    z: Array,
+    gamma: Any,
+    alpha: Any,
+    need: tuple[bool, bool, bool],
+    *,
+    xp: Any,
+    epsilon: Any = 0.0,
 ) -> tuple[Any, Any, Any]:
     """Binary focal loss, gradient and Hessian in ``z`` for hard and soft labels in one formula.
 
@@ -231,14 +238,17 @@ def focal_branchless(
         dFL/dz   = alpha_t m^gamma (ce' + t ce)                                   t = gamma rho
         d2FL/dz2 = alpha_t m^gamma (pq + 2 t ce' + t ce ((gamma - 1) rho - tanh(z / 2)))
 
-    the soft-label forms of :class:`losslab.FocalLoss`, which hold for hard labels too. No
-    branch depends on the data (``torch.compile`` traces it without a graph break and
-    ``jax.jit`` with traced ``gamma``/``alpha``): for hard labels ``m`` is ``q`` or ``p`` itself
-    and ``log m`` is ``-softplus(+-z)`` (never ``log 0``); the soft branch is fed ``m = 1``
-    where the label is hard ("double where"). ``m^gamma`` is a product for whole ``gamma`` in
-    [0, 4] (:func:`small_int_power`) and ``exp(gamma log m)`` otherwise, which is within
-    ``gamma |log m|`` ulps of the core's :func:`sigmoid_pow` (the core's focal loss remains
-    the reference; tests bound the difference). Finite for every finite ``z``.
+    the soft-label forms of :class:`losslab.FocalLoss`, which hold for hard labels too.
+    ``epsilon`` adds poly-1 focal's ``eps m^(gamma + 1)`` (not weighted by ``alpha_t``), whose
+    derivatives are ``eps G m^G rho`` and ``eps G m^G rho (gamma rho - tanh(z / 2))`` with
+    ``G = gamma + 1``. No branch depends on the data (``torch.compile`` traces it without a
+    graph break and ``jax.jit`` with traced ``gamma``/``alpha``/``epsilon``): for hard labels
+    ``m`` is ``q`` or ``p`` itself and ``log m`` is ``-softplus(+-z)`` (never ``log 0``); the
+    soft branch is fed ``m = 1`` where the label is hard ("double where"). ``m^gamma`` is a
+    product for whole ``gamma`` in [0, 4] (:func:`small_int_power`) and ``exp(gamma log m)``
+    otherwise, which is within ``gamma |log m|`` ulps of the core's :func:`sigmoid_pow` (the
+    core's focal loss remains the reference; tests bound the difference). Finite for every
+    finite ``z``.
     """
     s = SigmoidParts(z, xp=xp)
     p, q = s.p, s.q
@@ -249,40 +259,36 @@ def focal_branchless(
     k = small_int_power(gamma)
     is1, is0 = y == 1.0, y == 0.0
     hard = is1 | is0
+    m_soft = xp.where(hard, 1.0, m)
     if k is None:
-        m_soft = xp.where(hard, 1.0, m)
         log_m = xp.where(is1, -sp_pos, xp.where(is0, -sp_neg, xp.log(m_soft)))
-        mg = xp.exp(gamma * log_m)
+        mpow = xp.exp(gamma * log_m)
     elif k == 0:
-        mg = None
+        mpow = xp.ones_like(z)
     else:
-        mg = m
+        mpow = m
         for _ in range(k - 1):
-            mg = mg * m
-    if alpha is not None:
-        at = alpha * y + (1.0 - alpha) * one_y
-        mg = at if mg is None else at * mg
-    if mg is None:
-        mg = xp.ones_like(z)
+            mpow = mpow * m
+    mg = mpow if alpha is None else (alpha * y + (1.0 - alpha) * one_y) * mpow
+    poly = not (isinstance(epsilon, (int, float)) and epsilon == 0)
     value = grad = hess = None
     if need[0]:
         value = mg * ce
+        if poly:
+            value = value + epsilon * (mpow * m)
     if need[1] or need[2]:
         pq = p * q
         ce1 = one_y * p - y * q
-        if k == 0:
-            grad = mg * ce1
-            hess = mg * pq
-        else:
-            m_soft = xp.where(hard, 1.0, m)
-            rho = xp.where(is1, -p, xp.where(is0, q, (1.0 - 2.0 * y) * pq / m_soft))
-            t = gamma * rho
+        rho = xp.where(is1, -p, xp.where(is0, q, (1.0 - 2.0 * y) * pq / m_soft))
+        t = gamma * rho
+        big_g = gamma + 1.0
+        if need[1]:
             grad = mg * (ce1 + t * ce)
-            if need[2]:
-                curve = (gamma - 1.0) * rho - xp.tanh(0.5 * z)
-                hess = mg * (pq + 2.0 * t * ce1 + (t * ce) * curve)
-        if not need[1]:
-            grad = None
-        if not need[2]:
-            hess = None
+            if poly:
+                grad = grad + (epsilon * big_g) * (mpow * m) * rho
+        if need[2]:
+            th = xp.tanh(0.5 * z)
+            hess = mg * (pq + 2.0 * t * ce1 + (t * ce) * ((gamma - 1.0) * rho - th))
+            if poly:
+                hess = hess + (epsilon * big_g) * (mpow * m) * (rho * (t - th))
     return value, grad, hess

@@ -65,13 +65,14 @@ def _split(loss: Loss) -> tuple[tuple[tuple[str, Any], ...], tuple[str, ...], tu
 def _compute(loss: Loss, z: Any, y: Any, k: int, traced: bool) -> Any:
     """Output ``k`` (0 value, 1 gradient, 2 Hessian) of ``loss`` in ``z``.
 
-    The core's methods (``validate=False``), except binary focal loss with traced
-    hyperparameters, whose core formula picks a branch from ``gamma``.
+    The core's methods (``validate=False``), except focal and poly-1 focal losses with traced
+    hyperparameters, whose core formulas pick a branch from ``gamma``.
     """
-    if traced and type(loss) is FocalLoss:
+    if traced and isinstance(loss, FocalLoss) and type(loss).name in ("focal", "poly1_focal"):
         dtype = z.dtype if z.dtype in (jnp.float32, jnp.float64) else jnp.float32
-        zz = z.astype(dtype)
-        out = focal_branchless(y.astype(dtype), zz, loss.gamma, loss.alpha, _NEED[k], xp=jnp)[k]
+        eps = getattr(loss, "epsilon", 0.0)
+        zz, yy = z.astype(dtype), y.astype(dtype)
+        out = focal_branchless(yy, zz, loss.gamma, loss.alpha, _NEED[k], xp=jnp, epsilon=eps)[k]
         return out.astype(z.dtype)
     method = (loss.loss, loss.gradient, loss.hessian)[k]
     return method(y, z, validate=False)

@@ -85,6 +85,13 @@ _NEED: tuple[tuple[bool, bool, bool], ...] = (
 )
 
 
+def _branchless(loss: Loss) -> bool:
+    """Focal and poly-1 focal losses (exactly those classes): the core picks a branch from
+    the labels (all hard, all soft), which would read the data; losslab._numerics has a form
+    without branches."""
+    return isinstance(loss, CoreFocalLoss) and type(loss).name in ("focal", "poly1_focal")
+
+
 def _formula(loss: Loss, y: torch.Tensor, z: torch.Tensor, k: int) -> torch.Tensor:
     """Output ``k`` (0 value, 1 gradient, 2 Hessian) of an element-wise loss in tensor code.
 
@@ -94,8 +101,10 @@ def _formula(loss: Loss, y: torch.Tensor, z: torch.Tensor, k: int) -> torch.Tens
     soft labels at once (:func:`losslab._numerics.focal_branchless`; the core picks a branch
     from the data).
     """
-    if type(loss) is CoreFocalLoss:
-        out = focal_branchless(y, z, loss.gamma, loss.alpha, _NEED[k], xp=_xp)[k]
+    if _branchless(loss):
+        gamma, alpha = loss.gamma, loss.alpha  # type: ignore[attr-defined]
+        eps = getattr(loss, "epsilon", 0.0)
+        out = focal_branchless(y, z, gamma, alpha, _NEED[k], xp=_xp, epsilon=eps)[k]
     else:
         out = loss._compute(y, z, _NEED[k], _xp)[k]
     return out  # type: ignore[no-any-return]

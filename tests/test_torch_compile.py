@@ -1,0 +1,89 @@
+"""losslab.torch under torch.compile with the default (inductor) backend, on the CPU.
+
+Each test compiles one module (compilation takes seconds on two cores): no graph break
+(``torch._dynamo.explain``), no warning from losslab's code (pytest turns warnings into errors;
+only two notices of torch's own are let through: one printed on the first inductor compile of a
+process whatever is compiled, one that dynamo records and hides while it traces any
+``torch.autograd.Function``), and the compiled value and gradient equal eager ones, where eager
+runs the fused CPU kernel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import losslab
+import losslab.torch as lt
+from losslab import _kernels
+
+# torch's own notice on the first inductor compile of a process (BCE-with-logits prints it too)
+TORCH_NOTICE = "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning"
+# Dynamo instantiates autograd.Function inside warnings.catch_warnings(record=True) to trace
+# any custom Function: a user never sees it, but pytest's "error" filter raises it there.
+DYNAMO_RECORDED = "ignore:.*should not be instantiated:DeprecationWarning"
+
+
+def _step(module: Any, z: Any, y: Any, **kw: Any) -> tuple[Any, Any]:
+    zz = z.clone().requires_grad_(True)
+    value = module(zz, y, **kw)
+    value.backward()
+    return value.detach(), zz.grad
+
+
+@pytest.mark.filterwarnings(TORCH_NOTICE)
+@pytest.mark.filterwarnings(DYNAMO_RECORDED)
+def test_binary_focal_compiles_without_graph_break_and_matches_eager() -> None:
+    rng = np.random.default_rng(0)
+    n = 12_000  # above kernel_min_size: eager runs the fused kernel
+    z = torch.tensor(rng.normal(size=n) * 4, dtype=torch.float32)
+    z[:4] = torch.tensor([-120.0, -30.0, 30.0, 120.0])
+    y = torch.tensor((rng.random(n) < 0.05).astype(np.float32))
+    y[10:40] = torch.tensor(rng.uniform(0.1, 0.9, 30), dtype=torch.float32)  # soft labels
+    y[40:50] = -1.0  # ignored anchors
+    w = torch.tensor(rng.uniform(0.5, 2.0, n), dtype=torch.float32)
+    module = lt.FocalLoss(gamma=2.0, alpha=0.25, reduction="positives", ignore_index=-1)
+
+    explain = torch._dynamo.explain(module)(z, y, w)
+    assert explain.graph_break_count == 0, explain.break_reasons
+    assert explain.graph_count == 1
+
+    compiled = torch.compile(module)
+    v_eager, g_eager = _step(module, z, y, weight=w)
+    v_comp, g_comp = _step(compiled, z, y, weight=w)
+    assert module.checked  # the eager call ran the value checks once
+    torch.testing.assert_close(v_comp, v_eager, rtol=1e-5, atol=0)
+    torch.testing.assert_close(g_comp, g_eager, rtol=1e-4, atol=1e-9)
+    assert torch.isfinite(g_comp).all()
+    assert float(g_comp[40:50].abs().max()) == 0.0  # ignored anchors get no gradient
+    # Compiling never disables a kernel for later, unrelated calls.
+    assert not _kernels._state["broken"]
+    yn, zn = y.numpy().clip(0, 1).astype(np.float64), z.numpy().astype(np.float64)
+    assert _kernels.try_fused("focal", (2.0, 0.25), yn, zn, None, (True, True, True)) is not None
+
+
+@pytest.mark.filterwarnings(TORCH_NOTICE)
+@pytest.mark.filterwarnings(DYNAMO_RECORDED)
+def test_softmax_focal_compiles_without_graph_break_and_matches_eager() -> None:
+    rng = np.random.default_rng(1)
+    n, k = 200, 9
+    z = torch.tensor(rng.normal(size=(n, k)) * 4, dtype=torch.float32)
+    z[0, 3] = 60.0  # p_c rounds to 1
+    y = torch.tensor(rng.integers(0, k, n))
+    y[0] = 3
+    module = lt.SoftmaxFocalLoss(gamma=0.5, background_class=0, reduction="positives")
+
+    explain = torch._dynamo.explain(module)(z, y)
+    assert explain.graph_break_count == 0, explain.break_reasons
+
+    v_eager, g_eager = _step(module, z, y)
+    v_comp, g_comp = _step(torch.compile(module), z, y)
+    torch.testing.assert_close(v_comp, v_eager, rtol=1e-5, atol=0)
+    torch.testing.assert_close(g_comp, g_eager, rtol=1e-4, atol=1e-9)
+    core = losslab.get_loss("softmax_focal", gamma=0.5, background_class=0)
+    n_pos = float((y != 0).sum())
+    expected = core.gradient(y, z) / n_pos
+    torch.testing.assert_close(g_comp, expected, rtol=1e-4, atol=1e-8)
