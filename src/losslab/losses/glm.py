@@ -6,7 +6,9 @@ dropped, as there), evaluated with the cancellation- and overflow-free forms of
 ``shared/golden/README.md`` ("Log-link families"): ``expm1`` where ``e^z`` meets ``y`` near
 ``z = 0``, ``y e^(-z)`` as ``(y e^(-z/2)) e^(-z/2)`` so that it is finite wherever the product
 is, no ``0 * inf`` or ``inf - inf`` (their limits instead), and the limits at ``z = +-inf``.
-The value overflows to inf only where the true value exceeds the float64 range.
+An output overflows to inf only where its true value exceeds the range of the dtype (for
+targets below about 1e300: where both terms overflow, the one with the larger exponent is taken
+to win).
 """
 
 from __future__ import annotations
@@ -54,6 +56,19 @@ class TargetDomain(NamedTuple):
             return f"y {'>=' if self.low_inclusive else '>'} {self.low:g}"
         return f"{lo}y{hi}"
 
+    def requirement(self) -> str:
+        """What an error message asks for: ``finite and >= 0``, ``finite and > 0``, ``finite``
+        or ``in [0, 1]``."""
+        if self.low > -math.inf and self.high < math.inf:
+            lb = "[" if self.low_inclusive else "("
+            rb = "]" if self.high_inclusive else ")"
+            return f"in {lb}{self.low:g}, {self.high:g}{rb}"
+        if self.low > -math.inf:
+            return f"finite and {'>=' if self.low_inclusive else '>'} {self.low:g}"
+        if self.high < math.inf:
+            return f"finite and {'<=' if self.high_inclusive else '<'} {self.high:g}"
+        return "finite"
+
     def check(self, y: Array, name: str, *, xp: Any, what: str) -> None:
         """Raise ValueError naming ``name`` if a target lies outside (infinite ones included).
 
@@ -71,7 +86,7 @@ class TargetDomain(NamedTuple):
             bad = concrete_bool(xp.any(outside(y, y)))
         if bad:
             raise ValueError(
-                f"{name} must be {self.describe()} ({what}); found values outside that range"
+                f"{name} must be {self.requirement()} ({what}); found values that are not"
             )
 
 
