@@ -78,6 +78,7 @@ __all__ = [
     "FitPlan",
     "HessianPolicy",
     "LossAdapter",
+    "NativeObjective",
     "SklearnLossMixin",
     "builtin_route",
     "check_classifier_loss",
@@ -377,7 +378,35 @@ class LossAdapter:
         return f"losslab_{self.loss.name}"
 
 
-class BoostingObjective:
+class _LossCallable:
+    """A loss seen through a :class:`LossAdapter`, counting its calls (``n_calls``: the tests
+    use it to prove the callable is called)."""
+
+    def __init__(self, loss: Loss | str, hessian: HessianPolicy | str | None = None) -> None:
+        self.adapter = LossAdapter(loss, hessian)
+        self.n_calls = 0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.adapter.loss!r}, hessian={self.adapter.policy.name!r})"
+
+
+class NativeObjective(_LossCallable):
+    """The native custom objective of both libraries: ``obj(preds, data) -> (grad, hess)``.
+
+    ``preds`` are margins / raw scores, (n,) or (n, K) for softmax losses; labels come from
+    ``data.get_label()`` (class indices for softmax losses), weights from ``data.get_weight()``
+    (XGBoost's DMatrix and LightGBM's Dataset both have them) and are applied. Returns
+    arrays of ``preds``' shape.
+    """
+
+    def __call__(self, preds: Any, data: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """Gradient and Hessian of the loss at ``preds`` (weights applied)."""
+        self.n_calls += 1
+        labels = np.asarray(data.get_label())
+        return self.adapter.gradient_hessian(labels, preds, data.get_weight())
+
+
+class BoostingObjective(_LossCallable):
     """The scikit-learn-style objective ``f(y_true, y_pred, sample_weight=None) -> (g, h)``.
 
     Both libraries' scikit-learn wrappers call it with margins: XGBoost passes
@@ -386,13 +415,6 @@ class BoostingObjective:
     gradient and Hessian of :meth:`LossAdapter.gradient_hessian`. ``n_calls`` counts the
     calls (the tests use it to prove the callable is called).
     """
-
-    def __init__(self, loss: Loss | str, hessian: HessianPolicy | str | None = None) -> None:
-        self.adapter = LossAdapter(loss, hessian)
-        self.n_calls = 0
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.adapter.loss!r}, hessian={self.adapter.policy.name!r})"
 
     def __call__(
         self, y_true: Any, y_pred: Any, sample_weight: Any = None

@@ -56,6 +56,7 @@ from losslab._boosting import (
     FitPlan,
     HessianPolicy,
     LossAdapter,
+    NativeObjective,
     SklearnLossMixin,
     encode_labels,
     is_focal_like,
@@ -109,27 +110,13 @@ def _labels(dataset: Any) -> np.ndarray[Any, Any]:
     return np.asarray(dataset.get_label())
 
 
-class LGBMObjective:
+class LGBMObjective(NativeObjective):
     """Native objective ``fobj(preds, train_data) -> (grad, hess)``: ``params["objective"]``.
 
     ``preds`` are raw scores (the init score included), (n,) or (n, K) for softmax losses
     (set ``num_class``); returns arrays of the same shape, weights from
     ``train_data.get_weight()`` applied. ``n_calls`` counts the calls.
     """
-
-    def __init__(self, loss: Loss | str, hessian: HessianPolicy | str | None = None) -> None:
-        self.adapter = LossAdapter(loss, hessian)
-        self.n_calls = 0
-
-    def __repr__(self) -> str:
-        return f"LGBMObjective({self.adapter.loss!r}, hessian={self.adapter.policy.name!r})"
-
-    def __call__(
-        self, preds: Any, train_data: Any
-    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        """Gradient and Hessian of the loss at raw scores ``preds`` (weights applied)."""
-        self.n_calls += 1
-        return self.adapter.gradient_hessian(_labels(train_data), preds, train_data.get_weight())
 
 
 class LGBMMetric:

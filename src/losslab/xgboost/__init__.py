@@ -53,6 +53,7 @@ from losslab._boosting import (
     FitPlan,
     HessianPolicy,
     LossAdapter,
+    NativeObjective,
     SklearnLossMixin,
     encode_labels,
     is_focal_like,
@@ -91,7 +92,7 @@ def _labels(dtrain: Any) -> np.ndarray[Any, Any]:
     return np.asarray(dtrain.get_label())
 
 
-class XGBObjective:
+class XGBObjective(NativeObjective):
     """Native custom objective ``obj(predt, dtrain) -> (grad, hess)`` for ``xgboost.train``.
 
     ``predt`` are margins, (n,) or (n, K) for softmax losses (XGBoost >= 2 then expects (n, K)
@@ -100,20 +101,6 @@ class XGBObjective:
     with ``base_margin`` (:func:`init_margin`); for softmax losses pass ``num_class`` in the
     parameters. ``n_calls`` counts the calls.
     """
-
-    def __init__(self, loss: Loss | str, hessian: HessianPolicy | str | None = None) -> None:
-        self.adapter = LossAdapter(loss, hessian)
-        self.n_calls = 0
-
-    def __repr__(self) -> str:
-        return f"XGBObjective({self.adapter.loss!r}, hessian={self.adapter.policy.name!r})"
-
-    def __call__(
-        self, predt: Any, dtrain: Any
-    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        """Gradient and Hessian of the loss at margins ``predt`` (weights applied)."""
-        self.n_calls += 1
-        return self.adapter.gradient_hessian(_labels(dtrain), predt, dtrain.get_weight())
 
 
 class XGBMetric:
