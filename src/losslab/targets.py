@@ -54,9 +54,7 @@ def _as_float_array(values: Any, xp: Any, device: Any) -> Array:
 
 
 def _check_n_bins(n_bins: object) -> int:
-    if (
-        isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or int(n_bins) < 2  # type: ignore[call-overload]
-    ):
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or int(n_bins) < 2:
         raise ValueError(f"n_bins must be an integer >= 2, got {n_bins!r}")
     return int(n_bins)
 
