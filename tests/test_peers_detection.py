@@ -571,6 +571,11 @@ def test_softmax_ce_probability_targets_matches_torch() -> None:
         core = losslab.get_loss("softmax_cross_entropy").loss_gradient(target, z)
         np.testing.assert_allclose(core[0], pv, rtol=RTOL_VALUE)
         np.testing.assert_allclose(core[1], pg, rtol=1e-9, atol=1e-15)
+    # torch's label_smoothing=s is the target (1 - s) onehot + s / K
+    idx = torch.tensor(np.arange(60) % 5)
+    pv = F.cross_entropy(torch.tensor(z), idx, label_smoothing=0.1, reduction="none").numpy()
+    ours = losslab.get_loss("softmax_cross_entropy").loss(smoothed, z)
+    np.testing.assert_allclose(ours, pv, rtol=RTOL_VALUE, atol=ATOL_VALUE)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])

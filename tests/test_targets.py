@@ -162,7 +162,7 @@ def test_dfl_gradient_is_p_minus_two_hot() -> None:
 
 def test_dfl_top_value_where_mmdet_formula_indexes_past_the_last_bin() -> None:
     """t = K - 1: mmdet's right bin would be K (out of range; mmdet clamps distances to
-    reg_max - 0.01 beforehand); the clipped left bin gives -log p_(K-1)."""
+    reg_max - 0.1 beforehand, in bbox2distance); the clipped left bin gives -log p_(K-1)."""
     z = np.random.default_rng(2).normal(size=(1, 5))
     ours = distribution_focal_loss(np.array([4.0]), z, reduction="none")
     with pytest.raises(IndexError):
