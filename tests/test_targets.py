@@ -199,6 +199,21 @@ def test_dfl_on_every_backend(xp: ModuleType) -> None:
     np.testing.assert_allclose(to_numpy(out), _dfl_mmdet(t, z), rtol=1e-13)
 
 
+def test_dfl_function_differentiates_in_torch_and_jax(torch: ModuleType, jax: ModuleType) -> None:
+    """distribution_focal_loss itself on torch tensors (autograd through the core's formulas)
+    and under jax.jit(jax.grad(...)): the gradient is p - two_hot(t)."""
+    t, z = _dfl_data(9, n=3)
+    expected = np.exp(_log_softmax(z)) - two_hot(t, 8)
+    zt = torch.tensor(z, requires_grad=True)
+    distribution_focal_loss(torch.tensor(t), zt, reduction="sum").backward()
+    np.testing.assert_allclose(zt.grad.numpy(), expected, rtol=1e-12, atol=1e-15)
+    jnp = jax.numpy
+    grad = jax.jit(jax.grad(lambda v, w: distribution_focal_loss(w, v, reduction="sum")))
+    np.testing.assert_allclose(
+        np.asarray(grad(jnp.asarray(z), jnp.asarray(t))), expected, rtol=1e-12, atol=1e-15
+    )
+
+
 def test_dfl_torch_module_route(torch: ModuleType) -> None:
     """The training route in torch: losslab.torch.SoftmaxCrossEntropy with the two-hot target;
     its gradient is the analytic p - y."""
