@@ -32,6 +32,7 @@ def _data() -> dict[str, Any]:
         "binary": (X[:, 0] + rng.logistic(size=N) > 1.8).astype(np.float64),  # ~15 % positives
         "multiclass": np.array(["low", "mid", "top"])[k],
         "regression": 2.0 * X[:, 0] + 5.0 + rng.standard_t(3, N),
+        "counts": rng.poisson(np.exp(0.5 * X[:, 0] + 1.0)).astype(np.float64),
     }
 
 
@@ -40,7 +41,9 @@ CASES = [
     ("multiclass", losslab.get_loss("softmax_focal", gamma=1.0)),
     ("regression", losslab.get_loss("huber", delta=0.5)),
     ("regression", losslab.get_loss("pinball", quantile=0.8)),  # routed to the built-in
+    ("counts", losslab.get_loss("half_poisson")),  # log link: the host applies exp
 ]
+REGRESSION = ("regression", "counts")
 
 
 def _fit(lib: str, task: str, loss: losslab.Loss, data: dict[str, Any]) -> Any:
@@ -53,16 +56,16 @@ def _fit(lib: str, task: str, loss: losslab.Loss, data: dict[str, Any]) -> Any:
     cls = getattr(
         module,
         ("XGB" if lib == "xgboost" else "LGBM")
-        + ("Regressor" if task == "regression" else "Classifier"),
+        + ("Regressor" if task in REGRESSION else "Classifier"),
     )
     return cls(loss=loss, **opts).fit(data["X"], data[task])
 
 
 def _ours(est: Any, task: str, X: Any) -> tuple[Any, Any]:
     """(margins, what the host's predict returns: probabilities or predictions)."""
-    if task == "regression":
+    if task in REGRESSION:
         pred = est.predict(X)
-        return pred, pred
+        return (np.log(pred) if task == "counts" else pred), pred
     proba = est.predict_proba(X)
     return est.decision_function(X), proba[:, 1] if task == "binary" else proba
 
@@ -82,10 +85,10 @@ def test_xgboost_model_loads_in_plain_xgboost(
     np.testing.assert_allclose(
         booster.predict(xgboost.DMatrix(X), output_margin=True), margin, rtol=0, atol=1e-6
     )
-    plain: Any = xgboost.XGBRegressor() if task == "regression" else xgboost.XGBClassifier()
+    plain: Any = xgboost.XGBRegressor() if task in REGRESSION else xgboost.XGBClassifier()
     plain.load_model(path)
-    if task == "regression":
-        np.testing.assert_allclose(plain.predict(X), out, rtol=0, atol=1e-5)
+    if task in REGRESSION:
+        np.testing.assert_allclose(plain.predict(X), out, rtol=1e-6, atol=1e-5)
     else:
         proba = plain.predict_proba(X)
         np.testing.assert_allclose(proba[:, 1] if task == "binary" else proba, out, atol=1e-6)
@@ -99,7 +102,7 @@ def test_xgboost_model_loads_in_plain_xgboost(
     m2, out2 = _ours(again, task, X)
     np.testing.assert_array_equal(m2, margin)
     np.testing.assert_array_equal(out2, out)
-    if task != "regression":
+    if task not in REGRESSION:
         np.testing.assert_array_equal(again.classes_, est.classes_)
         np.testing.assert_array_equal(again.predict(X), est.predict(X))
     # the booster's own save carries the same attributes
@@ -128,7 +131,7 @@ def test_lightgbm_model_loads_in_plain_lightgbm(
     m2, out2 = _ours(again, task, X)
     np.testing.assert_array_equal(m2, margin)
     np.testing.assert_array_equal(out2, out)
-    if task != "regression":
+    if task not in REGRESSION:
         np.testing.assert_array_equal(again.classes_, est.classes_)
         np.testing.assert_array_equal(again.predict(X), est.predict(X))
     est.save_model(tmp_path / "same.txt")

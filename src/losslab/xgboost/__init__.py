@@ -42,6 +42,7 @@ What XGBoost does with a bare callable objective, and what losslab does instead:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -278,7 +279,12 @@ class _XGBLossMixin(SklearnLossMixin):
                 self.__dict__.pop("_losslab_default_metric", None)
 
     def _after_fit(self, plan: FitPlan) -> None:
-        cast(Any, self).get_booster().set_attr(**plan.attributes())
+        booster = cast(Any, self).get_booster()
+        booster.set_attr(**plan.attributes())
+        if plan.route is None and plan.loss.link.name == "log":
+            # Trained as reg:squarederror (identity, base_score = init); saved as count:poisson,
+            # whose exp transform is the log link's inverse: base_score is then exp(init).
+            booster.set_param({"objective": "count:poisson", "base_score": math.exp(plan.init)})
 
     def load_model(self, fname: Any) -> None:
         """Load a model saved by a losslab estimator (``save_model``, or the booster's own
