@@ -53,6 +53,25 @@ def mmdet_varifocal_loss(
     return F.binary_cross_entropy_with_logits(pred, target, reduction="none") * focal_weight
 
 
+def ultralytics_varifocal_loss(
+    pred_score: Tensor,
+    gt_score: Tensor,
+    label: Tensor,
+    alpha: float = 0.75,
+    gamma: float = 2.0,
+    compute_dtype: Any = "float32",
+) -> Tensor:
+    """ultralytics ``VarifocalLoss.forward`` (ultralytics/utils/loss.py) before its
+    ``.mean(1).sum()``: ``label`` marks the positives, ``gt_score`` their IoU target. Its BCE
+    runs in float32 (``.float()``, autocast off); float64 tests pass ``torch.float64``."""
+    dtype = torch.float32 if compute_dtype == "float32" else compute_dtype
+    weight = alpha * pred_score.sigmoid().pow(gamma) * (1 - label) + gt_score * label
+    bce = F.binary_cross_entropy_with_logits(
+        pred_score.to(dtype), gt_score.to(dtype), reduction="none"
+    )
+    return bce * weight
+
+
 def mmdet_quality_focal_loss(
     pred: Tensor, label: Tensor, score: Tensor, beta: float = 2.0
 ) -> Tensor:
@@ -237,6 +256,26 @@ def test_varifocal_mmdet_iou_weighted_false_is_a_sample_weight() -> None:
     w = np.where(q > 0, 1.0 / np.where(q > 0, q, 1.0), 1.0)
     ours = losslab.get_loss("varifocal")(q, z, sample_weight=w, reduction="none")
     np.testing.assert_allclose(ours, peer, rtol=RTOL_VALUE, atol=ATOL_VALUE)
+
+
+def test_varifocal_matches_ultralytics() -> None:
+    """ultralytics' VarifocalLoss takes (pred_score, gt_score, label) of shape (B, anchors, C)
+    and returns ``(BCE * weight).mean(1).sum()``: losslab's varifocal on y = gt_score * label
+    with ``reduction="sum"`` divided by the number of anchors. A label-1 anchor with IoU 0
+    weighs 0 there and is a negative (alpha p^gamma softplus(z)) here."""
+    rng = np.random.default_rng(15)
+    z = rng.normal(scale=3.0, size=(2, 50, 3))
+    label = (rng.uniform(size=z.shape) < 0.2).astype(np.float64)
+    gt = label * rng.uniform(0.05, 1.0, size=z.shape)
+    zt, gtt, lt_ = torch.tensor(z), torch.tensor(gt), torch.tensor(label)
+    pv, pg = _value_grad(ultralytics_varifocal_loss, zt, gtt, lt_, compute_dtype=torch.float64)
+    ov, og = _value_grad(_ours("varifocal"), zt, gtt)
+    np.testing.assert_allclose(ov, pv, rtol=RTOL_VALUE, atol=ATOL_VALUE)
+    np.testing.assert_allclose(og, pg, rtol=RTOL_GRAD, atol=ATOL_GRAD)
+    total = losslab.get_loss("varifocal")(gt, z, reduction="sum") / z.shape[1]
+    np.testing.assert_allclose(total, pv.mean(axis=1).sum(), rtol=1e-12)
+    pv32, _ = _value_grad(ultralytics_varifocal_loss, zt, gtt, lt_)  # as it runs: float32 BCE
+    np.testing.assert_allclose(ov, pv32, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(
