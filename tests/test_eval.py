@@ -107,6 +107,7 @@ def _parquet(frame: dict[str, Any], **kwargs: Any) -> bytes:
 FORMATS: dict[str, tuple[str, Callable[[dict[str, Any]], bytes], list[str]]] = {
     "csv": ("d.csv", lambda f: _text(f).encode(), []),
     "csv crlf": ("d.csv", lambda f: _text(f, newline="\r\n").encode(), []),
+    "empty lines first": ("d.csv", lambda f: b"\n\r\n" + _text(f).encode(), []),
     "tsv": ("d.tsv", lambda f: _text(f, "\t").encode(), []),
     "semicolon sniffed": ("d.csv", lambda f: _text(f, ";").encode(), []),
     "tab sniffed, no suffix": ("data", lambda f: _text(f, "\t").encode(), []),
@@ -393,6 +394,11 @@ MALFORMED: dict[str, tuple[str, Callable[[], bytes], list[str]]] = {
     "empty cell": ("d.csv", lambda: b"y,z\n1,0.5\n1,\n", ["line 3", "NaN or empty", "'z'"]),
     "label out of domain": ("d.csv", lambda: b"y,z\n1,0.5\n2,0.1\n", ["line 3", "outside [0, 1]"]),
     "infinite label": ("d.csv", lambda: b"y,z\n1,0.5\ninf,0.1\n", ["line 3", "infinite"]),
+    "empty lines before the header": (
+        "d.csv",
+        lambda: b"\n\ny,z\n1,0.5\n0,q\n",
+        ["line 5", "'q'"],
+    ),
     "line after blank lines": (
         "d.csv",
         lambda: b"y,z\n1,0.5\n\n\n0,x\n",
@@ -433,6 +439,7 @@ MALFORMED: dict[str, tuple[str, Callable[[], bytes], list[str]]] = {
         ["line 1", "binary"],
     ),
     "empty file": ("d.csv", lambda: b"", ["line 1: empty file"]),
+    "utf-16 empty lines only": ("d.csv", lambda: "\n\n".encode("utf-16"), ["empty file"]),
     "only a header": ("d.csv", lambda: b"y,z\n", ["line 2: no data rows"]),
     "parquet without rows": (
         "d.parquet",

@@ -343,6 +343,7 @@ class _TextLayout:
     encoding: str  # as pyarrow and Python spell it
     delimiter: str
     header: list[str]
+    header_line: int  # 1-based: empty lines before the header are skipped
 
 
 def _decoder_name(encoding: str) -> str:
@@ -362,16 +363,21 @@ def _layout(src: Source, options: TextOptions, wanted: Sequence[str]) -> _TextLa
     else:
         encoding = "utf-8"
     decoder = codecs.getincrementaldecoder(_decoder_name(encoding))(errors="replace")
-    first = decoder.decode(head, final=False).splitlines()[0]
+    lines = decoder.decode(head, final=False).splitlines()
+    found = next((i for i, text in enumerate(lines) if text.strip("\ufeff")), None)
+    if found is None:
+        raise InputError(f"{src.name}: line 1: empty file (no header row)")
+    header_line = found + 1
+    first = lines[found]
     if "\ufffd" in first or "\x00" in first:
         what = "contains NUL bytes" if "\x00" in first else f"is not valid {encoding} text"
         raise InputError(
-            f"{src.name}: line 1: the header {what}: a binary file, or text in another "
-            "encoding (pass --encoding)"
+            f"{src.name}: line {header_line}: the header {what}: a binary file, or text in "
+            "another encoding (pass --encoding)"
         )
     delimiter = options.delimiter or _sniff_delimiter(src, first, wanted)
     header = [h.strip() for h in next(csv.reader([first], delimiter=delimiter), [])]
-    return _TextLayout(encoding, delimiter, header)
+    return _TextLayout(encoding, delimiter, header, header_line)
 
 
 def _head(src: Source) -> bytes:
@@ -380,7 +386,7 @@ def _head(src: Source) -> bytes:
     head = b""
     try:
         with src.open() as fh:
-            while b"\n" not in head and len(head) < (1 << 22):
+            while b"\n" not in head.lstrip(b"\r\n") and len(head) < (1 << 22):
                 more = bytes(fh.read(1 << 12))
                 if not more:
                     break
@@ -426,12 +432,12 @@ def _text_batches(
 ) -> Iterator[Batch]:
     wanted = _wanted(numeric, key)
     layout = _layout(src, options, wanted)
-    _missing(src, wanted, layout.header, "header (line 1): ")
+    _missing(src, wanted, layout.header, f"header (line {layout.header_line}): ")
     whole = src.nbytes <= (WHOLE_FILE_BYTES // 4 if src.compression else WHOLE_FILE_BYTES)
     read_options = pa_csv.ReadOptions(
         encoding=layout.encoding,
         column_names=layout.header,
-        skip_rows=1,
+        skip_rows=layout.header_line,  # pyarrow counts the empty lines before the header
         block_size=None if whole else _STREAM_BLOCK,
     )
     parse_options = pa_csv.ParseOptions(delimiter=layout.delimiter)
@@ -545,7 +551,9 @@ def _records(src: Source, layout: _TextLayout) -> Iterator[tuple[int, list[str]]
         ) from None
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=layout.delimiter)
     try:
-        next(reader, None)  # the header
+        for fields in reader:  # the header, after any empty lines
+            if fields:
+                break
         line = reader.line_num
         for fields in reader:
             if fields:
