@@ -2,10 +2,11 @@
 
 Installed peers are called directly: torch's ``BCEWithLogitsLoss(pos_weight=...)`` and
 ``F.cross_entropy`` with probability targets, optax's ``poly_loss_cross_entropy``,
-``softmax_cross_entropy`` and ``softmax_cross_entropy_with_integer_labels``. The others
-(mmdet, timm, ultralytics, the PolyLoss paper's listing) need packages that are not installable
-here (mmcv's compiled ops, torchvision pinned to another torch), so their loss functions are
-transcribed below from their documentation and source, in torch, keeping their conventions
+``softmax_cross_entropy`` and ``softmax_cross_entropy_with_integer_labels``. The others do not
+install beside CI's torch 2.13.0 CPU wheel (measured with ``pip install --dry-run``: timm and
+ultralytics pull torchvision 0.29 with torch 2.14 and the CUDA libraries; mmdet imports mmcv,
+a compiled package, and mmengine), so their loss functions (and the PolyLoss paper's listing)
+are transcribed below from their documentation and source, in torch, keeping their conventions
 (timm's float32 upcast, eps clamp and clip; mmdet's ``iou_weighted``; ultralytics' clamp).
 
 Each peer: the same values and autograd gradients on moderate inputs (float64), and, where
