@@ -43,7 +43,7 @@ for name in sorted(losslab.LOSSES):
     if loss.is_multiclass:
         y, z = np.array([0, 1, 2]), np.zeros((3, 3))
     else:
-        y, z = np.array([0.0, 1.0, 0.5]), np.array([0.5, -0.5, 2.0])
+        y, z = np.array([0.25, 1.0, 0.5]), np.array([0.5, -0.5, 2.0])  # valid for every loss
     loss.loss_gradient_hessian(y, z)
     loss(y, z)
     loss.fit_intercept_only(y)

@@ -21,9 +21,12 @@ def _data(loss: Any, rng: np.random.Generator, dtype: Any = np.float64) -> tuple
     if loss.is_multiclass:
         return rng.integers(0, 3, 50), rng.normal(size=(50, 3)).astype(dtype)
     z = (rng.normal(size=N) * 3).astype(dtype)
-    if loss.name in ("log_loss", "focal", "focal_star"):
+    if loss.kind == "binary":
         return (rng.random(N) < 0.2).astype(dtype), z
-    return rng.normal(size=N).astype(dtype), z
+    y = rng.normal(size=N)
+    if hasattr(loss, "target_domain"):  # targets bounded below (Poisson, Gamma, Tweedie)
+        y = np.abs(y) + 0.1
+    return y.astype(dtype), z
 
 
 @pytest.mark.parametrize("use_kernels", [True, False], ids=["kernels", "generic"])

@@ -20,6 +20,7 @@ __all__ = [
     "get_namespace",
     "is_lazy_namespace",
     "is_numpy_namespace",
+    "supports_float64",
     "to_numpy",
 ]
 
@@ -74,6 +75,17 @@ def to_numpy(x: Array) -> np.ndarray[Any, Any]:
     if array_api_compat.is_cupy_array(x):
         return np.asarray(x.get())
     return np.asarray(x)
+
+
+def supports_float64(xp: Any, x: Array) -> bool:
+    """Whether ``x``'s library and device compute in float64 (JAX only with ``jax_enable_x64``;
+    not torch's MPS device)."""
+    if array_api_compat.is_jax_namespace(xp):
+        jax = sys.modules["jax"]
+        return bool(jax.config.read("jax_enable_x64"))
+    if array_api_compat.is_torch_namespace(xp):
+        return bool(x.device.type != "mps")
+    return hasattr(xp, "float64")
 
 
 def concrete_bool(x: Array) -> bool | None:

@@ -18,11 +18,13 @@ from losslab._array_api import Array, concrete_bool
 __all__ = [
     "check_finite_nonnegative",
     "check_in_unit_interval",
+    "check_no_inf",
     "check_nonempty",
     "check_raw_prediction_dtype",
     "check_real_param",
     "check_same_shape",
     "check_weights",
+    "host_numbers",
 ]
 
 
@@ -74,11 +76,11 @@ def check_weight_vector(name: str, value: Sequence[float] | Any) -> tuple[float,
     return tuple(items)
 
 
-def check_raw_prediction_dtype(z: Array, *, xp: Any) -> None:
-    """Raise TypeError unless ``raw_prediction`` has a real floating dtype."""
+def check_raw_prediction_dtype(z: Array, *, xp: Any, name: str = "raw_prediction") -> None:
+    """Raise TypeError unless ``raw_prediction`` (or ``name``) has a real floating dtype."""
     if not xp.isdtype(z.dtype, "real floating"):
         raise TypeError(
-            f"raw_prediction must be a real floating array (float16/32/64), got dtype {z.dtype}"
+            f"{name} must be a real floating array (float16/32/64), got dtype {z.dtype}"
         )
 
 
@@ -117,6 +119,17 @@ def check_in_unit_interval(x: Array, name: str, *, xp: Any, what: str = "values"
         raise ValueError(f"{name} must lie in [0, 1] ({what}); found values outside it")
 
 
+def check_no_inf(x: Array, name: str, *, xp: Any) -> None:
+    """Raise ValueError if any element is +-inf (NaN passes: it propagates). Two reductions;
+    the element-wise mask only when a NaN hides the answer."""
+    lo, hi = xp.min(x), xp.max(x)
+    bad = concrete_bool(xp.isinf(lo) | xp.isinf(hi))
+    if not bad and concrete_bool(xp.isnan(lo) | xp.isnan(hi)):
+        bad = _any(xp.isinf(x), xp=xp)
+    if bad:
+        raise ValueError(f"{name} must be finite (NaN propagates); found inf")
+
+
 def check_finite_nonnegative(x: Array, name: str, *, xp: Any) -> None:
     """Raise ValueError if any element is negative, NaN or infinite."""
     if _any(~xp.isfinite(x), xp=xp):
@@ -133,3 +146,39 @@ def check_weights(w: Array, expected_shape: tuple[int, ...], *, xp: Any, validat
         )
     if validate:
         check_finite_nonnegative(w, "sample_weight", xp=xp)
+
+
+_NOT_NUMBERS = (str, bytes, bytearray, dict, set, frozenset)
+
+
+def host_numbers(value: Any, name: str) -> Any:
+    """A NumPy array of the real numbers in a Python scalar, list or nested list.
+
+    The one conversion of non-array inputs (``y_true``, ``raw_prediction``, ``y_proba``,
+    ``sample_weight``): ``None``, strings, mappings, sets, ragged lists and lists of objects
+    that are not numbers raise instead of becoming NaN or an object array.
+
+    Raises
+    ------
+    TypeError
+        ``None``, a string, a mapping or set, or elements that are not real numbers (the
+        message names ``name`` and what it got).
+    ValueError
+        A ragged nested list (rows of different lengths).
+    """
+    import numpy as np
+
+    if value is None:
+        raise TypeError(f"{name} must be an array or a number, got None")
+    if isinstance(value, _NOT_NUMBERS):
+        raise TypeError(f"{name} must be an array or a number, got {type(value).__name__}")
+    try:
+        host = np.asarray(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"{name} must be a rectangular array; got a ragged nested sequence ({exc})"
+        ) from None
+    if host.dtype.kind not in "biuf":
+        what = "strings" if host.dtype.kind in "SU" else f"dtype {host.dtype}"
+        raise TypeError(f"{name} must hold real numbers, got {what}")
+    return host

@@ -327,7 +327,7 @@ def log_loss(y, z, w, v, g, h, p0, p1, flags):
             wy = p0 * yi
             val = wy * spn + (1.0 - yi) * sp
             gr = (1.0 - yi) * p - wy * q
-            he = p * q if p0 == 1.0 else (wy + (1.0 - yi)) * (p * q)
+            he = p * q + 0.0 * yi if p0 == 1.0 else (wy + (1.0 - yi)) * (p * q)
             if weighted:
                 wi = np.float64(w[i])
                 val *= wi
@@ -360,7 +360,7 @@ def log_loss_gh(y, z, w, v, g, h, p0, p1, flags):
             q = small if nonneg else big
             wy = p0 * yi
             gr = (1.0 - yi) * p - wy * q
-            he = p * q if p0 == 1.0 else (wy + (1.0 - yi)) * (p * q)
+            he = p * q + 0.0 * yi if p0 == 1.0 else (wy + (1.0 - yi)) * (p * q)
             if weighted:
                 wi = np.float64(w[i])
                 gr *= wi
@@ -535,6 +535,7 @@ def focal_star(y, z, w, v, g, h, gamma, beta, flags):
     counted (the return value) for :func:`focal_star_soft` to overwrite.
     """
     inv_gamma = 1.0 / gamma
+    bg = beta / gamma
     n = z.shape[0]
     weighted = (flags & 8) != 0
     nfix = 0
@@ -550,8 +551,11 @@ def focal_star(y, z, w, v, g, h, gamma, beta, flags):
             nfix += 0 if ok else 1
             u = -a if pos else b
             pu, qu, lu = _sigmoid_parts_1div(u)
-            sp_u = (u if u > 0.0 else 0.0) + lu
-            val = sp_u * inv_gamma
+            # softplus(u) / gamma = max(u / gamma, 0) + log1p(e^-|u|) / gamma, with u / gamma
+            # written as -z - beta / gamma or z - beta / gamma: finite where gamma z overflows
+            zi = np.float64(z[i])
+            ug = -zi - bg if pos else zi - bg
+            val = (ug if ug > 0.0 else 0.0) + lu * inv_gamma
             gr = -pu if pos else pu
             he = gamma * (pu * qu)
             if weighted:
@@ -568,11 +572,14 @@ def focal_star(y, z, w, v, g, h, gamma, beta, flags):
 @njit(**_PAR)
 def focal_star_soft(y, z, w, v, g, h, gamma, beta, flags):
     """Overwrite the elements :func:`focal_star` counted with the general FL*:
-    ``[y softplus(-a) + (1 - y) softplus(b)] / gamma``, ``a = gamma z + beta``,
+    ``[y softplus(-a) + (1 - y) softplus(b)] / gamma`` (each ``softplus(x) / gamma`` as
+    ``max(x / gamma, 0) + log1p(e^-|x|) / gamma``, finite where ``gamma z`` overflows),
+    ``a = gamma z + beta``,
     ``b = gamma z - beta``; gradient ``(1 - y) s(b) - y s(-a)``; Hessian
     ``gamma [y s(a) s(-a) + (1 - y) s(b) s(-b)]``.
     """
     inv_gamma = 1.0 / gamma
+    bg = beta / gamma
     n = z.shape[0]
     weighted = (flags & 8) != 0
     for c in prange((n + CHUNK - 1) // CHUNK):
@@ -585,9 +592,12 @@ def focal_star_soft(y, z, w, v, g, h, gamma, beta, flags):
             if not ((yi == 1.0 or yi == 0.0) and (a - a) == 0.0 and (b - b) == 0.0):
                 pa, qa, la = _sigmoid_parts_1div(a)
                 pb, qb, lb = _sigmoid_parts_1div(b)
-                spn_a = (-a if a < 0.0 else 0.0) + la
-                sp_b = (b if b > 0.0 else 0.0) + lb
-                val = (yi * spn_a + (1.0 - yi) * sp_b) * inv_gamma
+                zi = np.float64(z[i])
+                na = -zi - bg
+                nb = zi - bg
+                spn_a = (na if na > 0.0 else 0.0) + la * inv_gamma
+                sp_b = (nb if nb > 0.0 else 0.0) + lb * inv_gamma
+                val = yi * spn_a + (1.0 - yi) * sp_b
                 gr = (1.0 - yi) * pb - yi * qa
                 he = gamma * (yi * (pa * qa) + (1.0 - yi) * (pb * qb))
                 if weighted:
@@ -809,7 +819,7 @@ def _poisson_parts(yi, zi):
     small = abs(zi) < 1.0
     zs = zi if small else 0.0
     gr = (_expm1_small(zs) + (1.0 - yi)) if small else ez - yi
-    return val, gr, ez
+    return val, gr, ez + 0.0 * yi  # a NaN target: NaN Hessian too
 
 
 @njit(**_INLINE)

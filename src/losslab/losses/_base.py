@@ -207,7 +207,7 @@ class Loss:
     def _convert_targets(self, y: Any, z: Array, xp: Any, device: Any) -> Array:
         """Convert ``y_true`` to an array in z's working dtype and check its shape."""
         if not _is_array(y):
-            y = xp.asarray(y, dtype=z.dtype, device=device)
+            y = xp.asarray(_validate.host_numbers(y, "y_true"), dtype=z.dtype, device=device)
         if not (xp.isdtype(y.dtype, "numeric") or xp.isdtype(y.dtype, "bool")) or xp.isdtype(
             y.dtype, "complex floating"
         ):
@@ -232,27 +232,35 @@ class Loss:
 
     # ------------------------------------------------------------------ machinery
     def _prepare(
-        self, y_true: Any, raw_prediction: Any, sample_weight: Any, validate: bool
+        self,
+        y_true: Any,
+        raw_prediction: Any,
+        sample_weight: Any,
+        validate: bool,
+        z_name: str = "raw_prediction",
     ) -> _Prepared:
         xp, device = get_namespace(y_true, raw_prediction, sample_weight)
         z = raw_prediction
         if not _is_array(z):
-            z = xp.asarray(z, dtype=xp.float64, device=device)
-        _validate.check_raw_prediction_dtype(z, xp=xp)
+            host = _validate.host_numbers(z, z_name)
+            z = xp.asarray(host, dtype=xp.float64, device=device)
+        _validate.check_raw_prediction_dtype(z, xp=xp, name=z_name)
         out_dtype = z.dtype
         if z.dtype not in (xp.float32, xp.float64):
             z = xp.astype(z, xp.float32)
         if self.is_multiclass and z.ndim != 2:
             raise ValueError(
-                f"{self.name} needs raw_prediction of shape (n_samples, n_classes), "
+                f"{self.name} needs {z_name} of shape (n_samples, n_classes), "
                 f"got shape {tuple(z.shape)}"
             )
         y = self._convert_targets(y_true, z, xp, device)
-        _validate.check_nonempty(z)
+        _validate.check_nonempty(z, z_name)
         w = sample_weight
         if w is not None:
             if not _is_array(w):
-                w = xp.asarray(w, dtype=z.dtype, device=device)
+                w = xp.asarray(
+                    _validate.host_numbers(w, "sample_weight"), dtype=z.dtype, device=device
+                )
             if not (
                 xp.isdtype(w.dtype, "real floating")
                 or xp.isdtype(w.dtype, "integral")
@@ -333,9 +341,18 @@ class Loss:
         if not is_numpy_namespace(p.xp):
             raise TypeError("out= is only supported for NumPy arrays")
         wanted = sum(need)
-        arrays = (out,) if isinstance(out, np.ndarray) else tuple(out)
+        if isinstance(out, np.ndarray):
+            arrays: tuple[Any, ...] = (out,)
+        elif isinstance(out, (tuple, list)):
+            arrays = tuple(out)
+        else:
+            arrays = (out,)
         if len(arrays) != wanted or not all(isinstance(a, np.ndarray) for a in arrays):
-            raise TypeError(f"out must be {wanted} NumPy array(s), one per output")
+            got = ", ".join(type(a).__name__ for a in arrays)
+            raise TypeError(
+                f"out must be {wanted} NumPy array(s), one per output (a tuple for several), "
+                f"got {got}"
+            )
         n = tuple(p.z.shape[:1]) if self.is_multiclass else tuple(p.z.shape)
         shapes = (n, tuple(p.z.shape), tuple(p.z.shape))
         it = iter(arrays)
@@ -526,7 +543,7 @@ class Loss:
         ValueError
             As :meth:`loss` for the targets and weights.
         """
-        y = to_numpy(y_true) if _is_array(y_true) else np.asarray(y_true)
+        y = to_numpy(y_true) if _is_array(y_true) else _validate.host_numbers(y_true, "y_true")
         y = np.asarray(y)
         if y.dtype.kind not in "biuf":
             raise TypeError(f"y_true must be a real numeric array, got dtype {y.dtype}")
@@ -540,7 +557,7 @@ class Loss:
             if sample_weight is None
             else to_numpy(sample_weight)
             if _is_array(sample_weight)
-            else np.asarray(sample_weight, dtype=np.float64)
+            else _validate.host_numbers(sample_weight, "sample_weight").astype(np.float64)
         )
         p = self._prepare(y, z, w, True)
         w64 = (
@@ -550,7 +567,10 @@ class Loss:
         )
         if float(np.sum(w64)) <= 0:
             raise ValueError("sample_weight sums to 0: no intercept minimises a zero-weight loss")
-        return self._intercept(np.asarray(p.y), w64)
+        y64 = np.asarray(p.y)
+        if not self.is_multiclass:  # one constant for every element, whatever the shape
+            y64, w64 = y64.reshape(-1), w64.reshape(-1)
+        return self._intercept(y64, w64)
 
     def _intercept_raw_placeholder(self, y: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         return np.zeros(y.shape, dtype=np.float64)

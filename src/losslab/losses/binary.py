@@ -47,7 +47,7 @@ class _BinaryLoss(Loss):
             clip = _validate.check_real_param(
                 "clip", clip, low=0.0, high=0.5, low_inclusive=False, high_inclusive=False
             )
-        p = self._prepare(y_true, y_proba, None, validate)
+        p = self._prepare(y_true, y_proba, None, validate, z_name="y_proba")
         xp, y, proba = p.xp, p.y, p.z
         if validate:
             _validate.check_in_unit_interval(proba, "y_proba", xp=xp, what="probabilities")
@@ -62,7 +62,7 @@ def _log_loss_proba_value(y: Array, p: Array, xp: Any, pos_weight: float = 1.0) 
     wy = y if pos_weight == 1.0 else pos_weight * y
     term1 = xp.where(pos, wy * -xp.log(xp.where(pos, p, 1.0)), 0.0)
     term0 = xp.where(neg, (1.0 - y) * -xp.log1p(-xp.where(neg, p, 0.0)), 0.0)
-    return term1 + term0
+    return term1 + term0 + 0.0 * y  # a NaN label (neither > 0 nor < 1) gives NaN
 
 
 def _alpha_t(y: Array, alpha: float | None) -> Array | float:
@@ -125,8 +125,8 @@ class LogLoss(_BinaryLoss):
             value = wy * s.softplus_neg() + (1.0 - y) * s.softplus()
         if need[1]:
             grad = (1.0 - y) * s.p - wy * s.q
-        if need[2]:
-            hess = s.pq() if self.pos_weight == 1.0 else (wy + (1.0 - y)) * s.pq()
+        if need[2]:  # 0 * y: a NaN label makes its Hessian NaN too
+            hess = s.pq() + 0.0 * y if self.pos_weight == 1.0 else (wy + (1.0 - y)) * s.pq()
         return value, grad, hess
 
     def _intercept(self, y: np.ndarray[Any, Any], w: np.ndarray[Any, Any]) -> float:
@@ -196,6 +196,7 @@ class LogLoss(_BinaryLoss):
         hess = xp.where(pos, (wy / p_pos) / p_pos, 0.0) + xp.where(
             neg, ((1.0 - y) / (1.0 - p_neg)) / (1.0 - p_neg), 0.0
         )
+        hess = hess + 0.0 * y  # a NaN label: NaN, not 0
         out = (value, grad, hess)
         if value.dtype == out_dtype:
             return out
@@ -342,6 +343,8 @@ class FocalStarLoss(_BinaryLoss):
     interpolate linearly between the two binary cases::
 
         FL*      = [y softplus(-(gamma z + beta)) + (1 - y) softplus(gamma z - beta)] / gamma
+                 (each softplus(x) / gamma as max(x / gamma, 0) + log1p(e^-|x|) / gamma, so
+                 that nothing overflows where gamma |z| exceeds the largest float)
         dFL*/dz  = -y sigmoid(-(gamma z + beta)) + (1 - y) sigmoid(gamma z - beta)
         d2FL*/dz2 = gamma [y s(a) s(-a) + (1 - y) s(b) s(-b)]
 
@@ -373,7 +376,12 @@ class FocalStarLoss(_BinaryLoss):
         b = SigmoidParts(gz - self.beta, xp=xp)
         value = grad = hess = None
         if need[0]:
-            value = (y * a.softplus_neg() + (1.0 - y) * b.softplus()) / self.gamma
+            # softplus(x) / gamma = max(x / gamma, 0) + log1p(e^-|x|) / gamma with x / gamma
+            # written as +-z - beta / gamma: finite where gamma z overflows
+            inv, bg = 1.0 / self.gamma, self.beta / self.gamma
+            spn_a = xp.maximum(-z - bg, 0.0) + a.log1p_e * inv
+            sp_b = xp.maximum(z - bg, 0.0) + b.log1p_e * inv
+            value = y * spn_a + (1.0 - y) * sp_b
         if need[1]:
             grad = (1.0 - y) * b.p - y * a.q
         if need[2]:

@@ -38,7 +38,7 @@ class _SoftmaxLoss(Loss):
     def _convert_targets(self, y: Any, z: Array, xp: Any, device: Any) -> Array:
         if not (hasattr(y, "shape") and hasattr(y, "dtype")):
             # Python lists: integers stay class indices, floats take raw_prediction's dtype.
-            host = np.asarray(y)
+            host = _validate.host_numbers(y, "y_true")
             if host.dtype.kind in "iub":
                 y = xp.asarray(host, device=device)
             else:

@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from losslab._array_api import Array
+from losslab import _validate
+from losslab._array_api import Array, supports_float64
 from losslab.losses._base import Loss, Need, Results, register
 from losslab.losses._intercept import bisect_increasing, weighted_quantile
 from losslab.losses._params import param
@@ -50,6 +51,9 @@ class _RegressionLoss(Loss):
     """Shared pieces: the residual and a bisection intercept between min(y) and max(y)."""
 
     kind: ClassVar[Any] = "regression"
+
+    def _check_target_values(self, y: Array, z: Array, xp: Any) -> None:
+        _validate.check_no_inf(y, "y_true", xp=xp)
 
     def _bisect_intercept(self, y: np.ndarray[Any, Any], w: np.ndarray[Any, Any]) -> float:
         def summed_gradient(c: float) -> float:
@@ -186,6 +190,12 @@ class HuberLoss(_RegressionLoss):
         d = self.delta
         r = z - y
         inner = xp.abs(r) <= d
+        if z.dtype == xp.float32 and supports_float64(xp, z):
+            # Which side of the kink: decided on the exact residual (z - y is exact in float64
+            # for float32 inputs), as the fused kernels decide it; the float32 difference can
+            # round onto |r| = delta.
+            r64 = xp.astype(z, xp.float64) - xp.astype(y, xp.float64)
+            inner = xp.abs(r64) <= d
         value = grad = hess = None
         if need[0]:
             r_in = xp.where(inner, r, 0.0)
