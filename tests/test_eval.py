@@ -186,6 +186,20 @@ def test_named_pipe(runner: CliRunner, tmp_path: Path, frame: dict[str, Any]) ->
     assert out["total"]["sum"] == pytest.approx(float(_expected(frame).sum()), rel=1e-12)
 
 
+def test_without_pyarrow_one_error_line(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    path = tmp_path / "d.csv"
+    path.write_text("y,z\n1,0.5\n", encoding="utf-8")
+    monkeypatch.delitem(sys.modules, "losslab._io", raising=False)
+    monkeypatch.delattr(losslab, "_io", raising=False)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow raises ImportError
+    line = _one_error_line(_eval(runner, str(path)))
+    assert "needs pyarrow" in line
+
+
 def test_stdin_only_once(runner: CliRunner, frame: dict[str, Any]) -> None:
     line = _one_error_line(_eval(runner, "-", "-", input=_text(frame).encode()))
     assert "only once" in line

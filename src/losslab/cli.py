@@ -759,7 +759,10 @@ def eval_(
         losslab eval --loss focal --gamma 2 --target y --pred logit data.csv
         zcat part*.csv.gz | losslab eval --loss huber --delta 2 --target y --pred f -
     """
-    from losslab import _io
+    try:
+        from losslab import _io
+    except ImportError as exc:  # an install without the lab extra's pyarrow
+        raise _fail(f"losslab eval needs pyarrow ({exc}): pip install 'losslab[lab]'") from None
 
     raw, files = _split_params(ctx.args)
     if not files:
