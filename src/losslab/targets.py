@@ -1,6 +1,6 @@
 """Targets and weights that detectors and long-tail classifiers build before the loss.
 
-Two helpers of Generalized Focal Loss and one of Class-Balanced Loss, on any array library
+Two helpers of Generalized Focal Loss and two of Class-Balanced Loss, on any array library
 (NumPy, PyTorch, JAX, ... through :func:`losslab._array_api.get_namespace`):
 
 * :func:`two_hot` turns a continuous value into the two-hot distribution over integer bins that
