@@ -625,3 +625,45 @@ def test_eval_does_not_import_pandas(tmp_path: Path, frame: dict[str, Any], name
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["total"]["rows"] == N
+
+
+def test_by_across_batches_and_files(runner: CliRunner, tmp_path: Path) -> None:
+    """Many groups, split across batches and files, with one infinite loss: totals per group
+    equal NumPy's, and the note names the line of the group's first infinite row."""
+    rng = np.random.default_rng(11)
+    n = 300
+    y = (rng.random(n) < 0.4).astype(float)
+    p = rng.uniform(0.05, 0.95, n)
+    w = rng.integers(0, 4, n).astype(float)
+    k = rng.integers(0, 37, n)
+    p[150], y[150], w[150], k[150] = 0.0, 1.0, 2.0, 5  # log(0): infinite, group 5, line 32
+    rows = [f"{a:g},{b!r},{c:g},k{d}" for a, b, c, d in zip(y, p.tolist(), w, k, strict=True)]
+    for i, (lo, hi) in enumerate([(0, 120), (120, n)]):
+        (tmp_path / f"part{i}.csv").write_text("y,p,w,k\n" + "\n".join(rows[lo:hi]) + "\n")
+    res = runner.invoke(
+        cli,
+        [
+            *("eval", "--loss", "focal", "--proba", "--target", "y", "--pred", "p"),
+            *("--weight", "w", "--by", "k", "--chunk-size", "13", "--reduction", "positives"),
+            *("--json", str(tmp_path / "part*.csv")),
+        ],
+    )
+    out = _json(res)
+    with np.errstate(divide="ignore"):
+        values = np.asarray(losslab.get_loss("focal").loss_from_proba(y, p))
+    groups = {g["group"]: g for g in out["groups"]}
+    assert set(groups) == {f"k{d}" for d in np.unique(k)}
+    for d in np.unique(k):
+        g = groups[f"k{d}"]
+        mask = k == d
+        assert g["rows"] == int(mask.sum())
+        assert g["weight_sum"] == float(w[mask].sum())
+        assert g["positives"] == float(y[mask & (w > 0)].sum())
+        if d == 5:
+            assert g["sum"] is None
+            assert "not finite at 1 row(s)" in g["note"]
+            assert f"part1.csv: line {150 - 120 + 2}" in g["note"]
+        else:
+            expect = float(np.sum((w * values)[mask]))
+            assert g["sum"] == pytest.approx(expect, rel=1e-12, abs=1e-300)
+            assert g["note"] is None or "weights sum to 0" in g["note"]

@@ -519,7 +519,7 @@ def _accumulate(
     batch: Any,
     values: np.ndarray[Any, Any],
     per_file: _Acc,
-    groups: dict[str | None, _Acc],
+    groups: _Groups,
 ) -> None:
     """Add one batch to its file's totals and (with ``--by``) to its groups' totals."""
     from losslab._io import int_numpy
@@ -553,25 +553,73 @@ def _accumulate(
         return
     encoded = batch.keys.dictionary_encode()
     names: list[str | None] = [*encoded.dictionary.to_pylist(), None]
-    idx = int_numpy(encoded.indices, null=len(names) - 1)
-    m = len(names)
-    rows = np.bincount(idx, minlength=m)
-    totals = np.bincount(idx, weights=weighted, minlength=m)
-    wsums = rows.astype(np.float64) if w is None else np.bincount(idx, weights=w, minlength=m)
-    pos = np.bincount(idx, weights=pos_mass, minlength=m) if pos_mass is not None else None
-    for g in np.flatnonzero(rows):
-        part = _Acc(
-            rows=int(rows[g]),
-            total=float(totals[g]),
-            wsum=float(wsums[g]),
-            positives=float(pos[g]) if pos is not None else 0.0,
-        )
-        if inf is not None:
-            mask = inf & (idx == g)
-            if mask.any():
-                part.n_inf = int(mask.sum())
-                part.first_inf = functools.partial(batch.where, int(np.argmax(mask)))
-        groups.setdefault(names[g], _Acc()).add(part)
+    local = int_numpy(encoded.indices, null=len(names) - 1)
+    groups.add(batch, names, local, weighted, w, pos_mass, inf)
+
+
+class _Groups:
+    """Running totals per value of the ``--by`` column, kept in arrays indexed by group so that
+    a batch is added with a few ``bincount`` calls whatever the number of groups."""
+
+    def __init__(self) -> None:
+        self.index: dict[str | None, int] = {}
+        self.rows = np.zeros(0, dtype=np.int64)
+        self.total = np.zeros(0)
+        self.wsum = np.zeros(0)
+        self.positives = np.zeros(0)
+        self.n_inf = np.zeros(0, dtype=np.int64)
+        self.first_inf: dict[int, Callable[[], str]] = {}
+
+    def add(
+        self,
+        batch: Any,
+        names: list[str | None],
+        local: np.ndarray[Any, Any],
+        weighted: np.ndarray[Any, Any],
+        w: np.ndarray[Any, Any] | None,
+        pos_mass: np.ndarray[Any, Any] | None,
+        inf: np.ndarray[Any, Any] | None,
+    ) -> None:
+        """Add one batch: ``names`` are its distinct keys, ``local`` each row's index into
+        them; ``inf`` marks the rows whose loss is not finite (or is None)."""
+        to_global = np.full(len(names), -1, dtype=np.intp)
+        for j in np.flatnonzero(np.bincount(local, minlength=len(names))).tolist():
+            to_global[j] = self.index.setdefault(names[j], len(self.index))
+        g = to_global[local]
+        m = len(self.index)
+        grow = m - self.rows.size
+        if grow:
+            self.rows = np.concatenate([self.rows, np.zeros(grow, dtype=np.int64)])
+            self.n_inf = np.concatenate([self.n_inf, np.zeros(grow, dtype=np.int64)])
+            for name in ("total", "wsum", "positives"):
+                setattr(self, name, np.concatenate([getattr(self, name), np.zeros(grow)]))
+        rows = np.bincount(g, minlength=m)
+        self.rows += rows
+        self.total += np.bincount(g, weights=weighted, minlength=m)
+        self.wsum += rows if w is None else np.bincount(g, weights=w, minlength=m)
+        if pos_mass is not None:
+            self.positives += np.bincount(g, weights=pos_mass, minlength=m)
+        if inf is not None and inf.any():
+            self.n_inf += np.bincount(g[inf], minlength=m)
+            rows_inf = np.flatnonzero(inf)
+            groups, first = np.unique(g[rows_inf], return_index=True)
+            for group, i in zip(groups.tolist(), first.tolist(), strict=True):
+                if group not in self.first_inf:
+                    self.first_inf[group] = functools.partial(batch.where, int(rows_inf[i]))
+
+    def accumulators(self) -> dict[str | None, _Acc]:
+        """The totals of each group as :class:`_Acc`."""
+        return {
+            name: _Acc(
+                rows=int(self.rows[i]),
+                total=float(self.total[i]),
+                wsum=float(self.wsum[i]),
+                positives=float(self.positives[i]),
+                n_inf=int(self.n_inf[i]),
+                first_inf=self.first_inf.get(i),
+            )
+            for name, i in self.index.items()
+        }
 
 
 def _summary(spec: _EvalSpec, key: str, label: Any, acc: _Acc) -> dict[str, Any]:
@@ -825,7 +873,7 @@ def _run_eval(
         bar = tqdm(unit=" rows", unit_scale=True, desc="losslab eval", file=sys.stderr)
     writer = _RowsOut(rows_out) if rows_out is not None else None
     per_file: list[tuple[Any, _Acc]] = []
-    groups: dict[str | None, _Acc] = {}
+    groups = _Groups()
     try:
         for src in sources:
             acc = _Acc()
@@ -855,7 +903,7 @@ def _run_eval(
             bar.close()
         if writer is not None:
             writer.discard()
-    return per_file, groups
+    return per_file, groups.accumulators()
 
 
 def _print_summary(
