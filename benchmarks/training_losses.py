@@ -1,19 +1,35 @@
-"""Benchmark: focal loss as a training loss in PyTorch and JAX (forward + backward).
+"""Benchmark: losslab's training losses in PyTorch, eager and under ``torch.compile``.
 
-Times, on the CPU, the forward + backward pass of a summed focal loss (gamma = 2, alpha = 0.25)
-through losslab.torch.FocalLoss, torchvision's formula (written from its documentation: there
-is no torchvision package here) and binary_cross_entropy_with_logits as the floor of what a
-sigmoid loss costs; and under jax.jit, losslab.jax.focal against optax's sigmoid_focal_loss
-(when optax is installed). It also counts the bytes autograd saves for backward with
-``torch.autograd.graph.saved_tensors_hooks``. Medians of repeated runs; ratios are to losslab.
+One run times a training step (forward + backward, ``z.grad`` reset each time) of
 
-Run: ``python benchmarks/training_losses.py [--sizes 1e5 1e6 1e7] [--repeats 7] [--json out.json]``
+* binary focal loss (gamma = 2, alpha = 0.25, mean): ``losslab.torch.FocalLoss()`` with its
+  default settings, the same with ``validate=False``, torchvision's ``sigmoid_focal_loss``
+  formula (written from its documentation: torchvision is not installed here) and
+  ``F.binary_cross_entropy_with_logits`` (the floor of what a sigmoid loss costs);
+* softmax focal loss (gamma = 2, class indices, K = 81 classes as RetinaNet's 80 + background):
+  ``losslab.torch.SoftmaxFocalLoss()`` and ``SoftmaxCrossEntropy()`` with default settings, a
+  hand-written log-softmax focal loss and ``F.cross_entropy``;
+
+each eager and compiled (``torch.compile``, default inductor backend), at 10^4 to 10^7 elements
+(logits), float32, on the CPU. Default settings come first; ratios are to the baseline
+(BCE-with-logits or cross-entropy) in the same mode. Every implementation is called twice
+untimed (compilation), then ``--repeats`` rounds call each once (interleaved, so that load
+changes hit all alike); the median of the rounds is reported (``--stat min``: the best round,
+steadier on a machine shared with other jobs; the JSON keeps both).
+
+``--routes`` also times the alternative design for ``torch.compile``: the fused numba kernel
+behind an opaque ``torch.library.custom_op`` with registered autograd and fake implementations,
+against the tensor code that losslab.torch traces (inductor fuses it into one loop).
+
+Run: ``python benchmarks/training_losses.py [--quick] [--routes] [--threads 2] [--stat min]
+[--json out.json]``
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -22,123 +38,190 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F  # noqa: N812 (PyTorch's own idiom)
 
 import losslab.torch as lt
 
+K_CLASSES = 81
 
-def torchvision_focal(inputs: Any, targets: Any, alpha: float = 0.25, gamma: float = 2.0) -> Any:
-    """torchvision.ops.sigmoid_focal_loss (reduction "sum") as documented."""
-    p = torch.sigmoid(inputs)
-    ce_loss = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
-    p_t = p * targets + (1 - p) * (1 - targets)
+
+def torchvision_focal(z: Any, y: Any, alpha: float = 0.25, gamma: float = 2.0) -> Any:
+    """torchvision.ops.sigmoid_focal_loss as its documentation writes it, reduction "mean"."""
+    p = torch.sigmoid(z)
+    ce_loss = F.binary_cross_entropy_with_logits(z, y, reduction="none")
+    p_t = p * y + (1 - p) * (1 - y)
     loss = ce_loss * ((1 - p_t) ** gamma)
-    alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
-    return (alpha_t * loss).sum()
+    alpha_t = alpha * y + (1 - alpha) * (1 - y)
+    return (alpha_t * loss).mean()
 
 
-def _median_time(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm-up (and compilation)
-    times = []
+def log_softmax_focal(z: Any, y: Any, gamma: float = 2.0) -> Any:
+    """A hand-written softmax focal loss, autograd through log_softmax, reduction "mean"."""
+    lp = torch.log_softmax(z, dim=1).gather(1, y[:, None])[:, 0]
+    return (-((1 - lp.exp()) ** gamma) * lp).mean()
+
+
+def _custom_op_focal() -> Callable[[Any, Any], Any]:
+    """The other route: losslab's fused kernel as an opaque torch.library custom op."""
+    from losslab import _kernels
+    from losslab.losses import get_loss
+
+    core = get_loss("focal")
+    need = ((True, False, False), (False, True, False))
+
+    @torch.library.custom_op("losslab_bench::focal", mutates_args=())
+    def focal(y: torch.Tensor, z: torch.Tensor, k: int) -> torch.Tensor:
+        fused = _kernels.try_fused("focal", core._kernel_args(), y, z, None, need[k])
+        if fused is not None:
+            return fused[k]  # type: ignore[no-any-return]
+        out = core.loss(y, z, validate=False) if k == 0 else core.gradient(y, z, validate=False)
+        return out  # type: ignore[no-any-return]
+
+    @focal.register_fake  # type: ignore[misc]
+    def _(y: torch.Tensor, z: torch.Tensor, k: int) -> torch.Tensor:
+        return torch.empty_like(z)
+
+    def setup(ctx: Any, inputs: Any, output: Any) -> None:
+        ctx.save_for_backward(inputs[0], inputs[1])
+
+    def backward(ctx: Any, g: Any) -> Any:
+        y, z = ctx.saved_tensors
+        return None, g * focal(y, z, 1), None
+
+    focal.register_autograd(backward, setup_context=setup)
+    return lambda z, y: focal(y, z, 0).mean()
+
+
+def _cases(routes: bool) -> dict[str, dict[str, Callable[[Any, Any], Any]]]:
+    binary: dict[str, Callable[[Any, Any], Any]] = {
+        "losslab FocalLoss()": lt.FocalLoss(),
+        "losslab FocalLoss(validate=False)": lt.FocalLoss(validate=False),
+        "torchvision formula": torchvision_focal,
+        "BCE with logits": lambda z, y: F.binary_cross_entropy_with_logits(z, y),
+    }
+    if routes:
+        binary["focal as a custom op (numba)"] = _custom_op_focal()
+    softmax: dict[str, Callable[[Any, Any], Any]] = {
+        "losslab SoftmaxFocalLoss()": lt.SoftmaxFocalLoss(),
+        "losslab SoftmaxCrossEntropy()": lt.SoftmaxCrossEntropy(),
+        "log_softmax focal formula": log_softmax_focal,
+        "F.cross_entropy": lambda z, y: F.cross_entropy(z, y),
+    }
+    return {"binary": binary, "softmax": softmax}
+
+
+def _data(kind: str, n: int, rng: np.random.Generator) -> tuple[Any, Any]:
+    if kind == "binary":
+        z = torch.tensor(rng.normal(size=n) * 3, dtype=torch.float32)
+        y = torch.tensor((rng.random(n) < 0.01).astype(np.float32))
+        return z, y
+    rows = max(n // K_CLASSES, 1)
+    z = torch.tensor(rng.normal(size=(rows, K_CLASSES)) * 3, dtype=torch.float32)
+    y = torch.tensor(rng.integers(0, K_CLASSES, rows))
+    return z, y
+
+
+def _step(f: Callable[[Any, Any], Any], z0: Any, y: Any) -> Callable[[], None]:
+    z = z0.clone().requires_grad_(True)
+
+    def step() -> None:
+        z.grad = None
+        f(z, y).backward()
+
+    return step
+
+
+def bench(
+    kind: str,
+    n: int,
+    repeats: int,
+    funcs: dict[str, Callable[[Any, Any], Any]],
+    stat: Callable[[list[float]], float] = statistics.median,
+) -> list[dict[str, Any]]:
+    """Interleaved medians (or ``stat``) of every implementation, eager and compiled, at n
+    elements; each row also keeps the median and the best time."""
+    z0, y = _data(kind, n, np.random.default_rng(0))
+    steps: dict[tuple[str, str], Callable[[], None]] = {}
+    for name, f in funcs.items():
+        steps[(name, "eager")] = _step(f, z0, y)
+        steps[(name, "compiled")] = _step(torch.compile(f), z0, y)
+    for step in steps.values():
+        step()  # compilation, first kernel calls
+        step()
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in steps}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def _saved_bytes(fn: Callable[[], Any]) -> int:
-    saved: list[int] = []
-
-    def pack(t: Any) -> Any:
-        saved.append(t.numel() * t.element_size())
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn()
-    return sum(saved)
-
-
-def bench_torch(n: int, repeats: int, dtype: Any) -> dict[str, dict[str, float]]:
-    rng = np.random.default_rng(0)
-    z0 = torch.tensor(rng.normal(size=n) * 3, dtype=dtype)
-    y = torch.tensor((rng.random(n) < 0.01).astype(np.float32), dtype=dtype)
-    module = lt.FocalLoss(gamma=2.0, alpha=0.25, reduction="sum", validate=False)
-    cases: dict[str, Callable[[Any], Any]] = {
-        "losslab FocalLoss": lambda z: module(z, y),
-        "torchvision formula": lambda z: torchvision_focal(z, y),
-        "BCE with logits": lambda z: F.binary_cross_entropy_with_logits(z, y, reduction="sum"),
-    }
-    out = {}
-    for name, f in cases.items():
-        z = z0.clone().requires_grad_(True)
-
-        def step(f: Callable[[Any], Any] = f, z: Any = z) -> None:
-            z.grad = None
-            f(z).backward()
-
-        out[name] = {"seconds": _median_time(step, repeats), "saved_bytes": _saved_bytes(step)}
-    return out
-
-
-def bench_jax(n: int, repeats: int) -> dict[str, dict[str, float]]:
-    import jax
-    import jax.numpy as jnp
-
-    import losslab.jax as lj
-
-    rng = np.random.default_rng(0)
-    z = jnp.asarray(rng.normal(size=n) * 3, dtype=jnp.float32)
-    y = jnp.asarray((rng.random(n) < 0.01).astype(np.float32))
-    cases: dict[str, Callable[[Any], Any]] = {
-        "losslab.jax.focal": lambda zz: lj.focal(zz, y, gamma=2.0, alpha=0.25, reduction="sum")
-    }
-    try:
-        import optax
-
-        cases["optax sigmoid_focal_loss"] = lambda zz: jnp.sum(
-            optax.sigmoid_focal_loss(zz, y, alpha=0.25, gamma=2.0)
+        for key, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            times[key].append(time.perf_counter() - t0)
+    baseline = list(funcs)[3]
+    rows = []
+    for (name, mode), ts in times.items():
+        seconds = stat(ts)
+        base = stat(times[(baseline, mode)])
+        rows.append(
+            {
+                "kind": kind,
+                "n": n,
+                "name": name,
+                "mode": mode,
+                "seconds": seconds,
+                "ratio": seconds / base,
+                "median": statistics.median(ts),
+                "best": min(ts),
+            }
         )
-    except ImportError:
-        pass
-    out = {}
-    for name, f in cases.items():
-        vg = jax.jit(jax.value_and_grad(f))
-        out[name] = {"seconds": _median_time(lambda vg=vg: jax.block_until_ready(vg(z)), repeats)}
-    return out
+    return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", type=float, default=[1e5, 1e6, 1e7])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", type=float, default=[1e4, 1e5, 1e6, 1e7])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="1e4 and 1e5 only, 3 repeats")
+    parser.add_argument("--routes", action="store_true", help="also time the custom-op route")
+    parser.add_argument(
+        "--stat",
+        choices=["median", "min"],
+        default="median",
+        help="statistic of the rounds: min suits a machine shared with other jobs",
+    )
     parser.add_argument("--json", type=str, default=None)
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.repeats = [1e4, 1e5], 3
     torch.set_num_threads(args.threads)
     results: dict[str, Any] = {
-        "machine": f"{platform.processor() or platform.machine()}, torch threads {args.threads}",
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "torch": torch.__version__,
+        "threads": args.threads,
+        "stat": args.stat,
+        "load_before": os.getloadavg(),
         "rows": [],
     }
     print(
-        f"# forward + backward of a summed focal loss (gamma=2, alpha=0.25), float32, CPU, "
-        f"{args.threads} threads; median of {args.repeats}"
+        f"# training step (forward + backward), float32, CPU, torch {torch.__version__}, "
+        f"{args.threads} threads, {args.stat} of {args.repeats} interleaved rounds; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
-    print(f"{'n':>9}  {'implementation':<26} {'seconds':>10} {'x losslab':>10} {'saved MB':>9}")
-    for size in args.sizes:
-        n = int(size)
-        for framework, res in (
-            ("torch", bench_torch(n, args.repeats, torch.float32)),
-            ("jax", bench_jax(n, args.repeats)),
-        ):
-            base = next(iter(res.values()))["seconds"]
-            for name, r in res.items():
-                saved = r.get("saved_bytes")
-                saved_s = f"{saved / 1e6:9.2f}" if saved is not None else f"{'-':>9}"
-                ratio = r["seconds"] / base
-                print(f"{n:>9}  {name:<26} {r['seconds']:>10.5f} {ratio:>10.2f} {saved_s}")
-                results["rows"].append({"n": n, "framework": framework, "name": name, **r})
+    header = f"{'n':>9}  {'implementation':<36} {'eager ms':>9} {'ratio':>6}"
+    print(f"{header} {'compiled ms':>12} {'ratio':>6}")
+    for kind, funcs in _cases(args.routes).items():
+        for size in args.sizes:
+            stat = min if args.stat == "min" else statistics.median
+            rows = bench(kind, int(size), args.repeats, funcs, stat)
+            results["rows"] += rows
+            by = {(r["name"], r["mode"]): r for r in rows}
+            for name in funcs:
+                e, c = by[(name, "eager")], by[(name, "compiled")]
+                print(
+                    f"{int(size):>9}  {name:<36} {e['seconds'] * 1e3:>9.3f} {e['ratio']:>6.2f} "
+                    f"{c['seconds'] * 1e3:>12.3f} {c['ratio']:>6.2f}",
+                    flush=True,
+                )
+    results["load_after"] = os.getloadavg()
+    print(f"# load average at the end {os.getloadavg()[0]:.1f}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)

@@ -198,15 +198,30 @@ def _class_index(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     return torch.where(nan, 0.0, y).long(), 0.0 * y
 
 
+_ALPHA_CACHE: dict[tuple[Any, ...], torch.Tensor] = {}
+
+
 def _class_weights(loss: Loss, z: torch.Tensor) -> torch.Tensor | None:
-    """softmax_focal's ``alpha`` as a (K,) tensor (None: all 1); its length is checked."""
+    """softmax_focal's ``alpha`` as a (K,) tensor on z's device (None: all 1).
+
+    Eager calls reuse one tensor per (alpha, dtype, device), so a training step on an
+    accelerator copies nothing from the host; traced code makes it a graph constant.
+    """
     alpha = getattr(loss, "alpha", None)
     if alpha is None:
         return None
     k = z.shape[1]
     if len(alpha) != k:
         raise ValueError(f"alpha has {len(alpha)} class weights but raw_prediction has {k} classes")
-    return torch.tensor(alpha, dtype=z.dtype, device=z.device)
+    if torch.compiler.is_compiling():
+        return torch.tensor(alpha, dtype=z.dtype, device=z.device)
+    key = (tuple(alpha), z.dtype, z.device)
+    weights = _ALPHA_CACHE.get(key)
+    if weights is None:
+        if len(_ALPHA_CACHE) > 64:
+            _ALPHA_CACHE.clear()
+        weights = _ALPHA_CACHE[key] = torch.tensor(alpha, dtype=z.dtype, device=z.device)
+    return weights
 
 
 def _term_and_slope(
