@@ -327,10 +327,12 @@ def _worker(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """Run every task/size/dtype at one thread count (inside the pinned subprocess)."""
     threads = int(spec["threads"])
     records: list[dict[str, Any]] = []
-    if importlib.util.find_spec("jax") is not None:
+    # the frameworks are imported (and configured) only when a task times them
+    peers = {_PEER_MODULES.get(i) for t in spec["tasks"] for i in _implementations(t, threads)}
+    if "optax" in peers and importlib.util.find_spec("jax") is not None:
         jax: Any = importlib.import_module("jax")
         jax.config.update("jax_enable_x64", True)
-    if importlib.util.find_spec("torch") is not None:
+    if "torch" in peers and importlib.util.find_spec("torch") is not None:
         importlib.import_module("torch").set_num_threads(threads)
     for task in spec["tasks"]:
         for dtype_name in spec["dtypes"]:

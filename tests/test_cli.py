@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -462,3 +463,30 @@ def test_report_bad_input(runner: CliRunner, tmp_path: Path) -> None:
         )
     )
     assert "cannot write the report" in line
+
+
+# --- the benchmark harness in benchmarks/ (not installed) ------------------------------------
+def _kernels_module() -> object:
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "kernels.py"
+    spec = importlib.util.spec_from_file_location("losslab_benchmarks_kernels", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_kernel_benchmark_losses_and_targets_follow_the_run() -> None:
+    kernels: Any = _kernels_module()
+    expected = tuple(n for n, c in losslab.LOSSES.items() if c.kind != "multiclass")
+    assert tuple(kernels.ELEMENTWISE_LOSSES) == expected
+    result = kernels.run_benchmark(
+        sizes=[20_000], dtypes=["float64"], threads=[1], repeats=1, tasks=["huber_vg"]
+    )
+    targets = result["targets"]
+    # only the task that ran is judged, at the size it ran: a verdict, not "n/a"
+    assert [t["target"] for t in targets] == ["huber VG: fused / floor <= 4"]
+    assert targets[0]["measured"] > 0
+    assert targets[0]["met"] in (True, False)
+    assert targets[0]["at"] == {"n": 20_000, "dtype": "float64", "threads": 1}
+    assert "Targets at n = 2e+04, float64, 1 thread(s)" in kernels.format_targets(targets)
