@@ -112,7 +112,8 @@ def units(mode: str) -> int:
     """Progress units: one per trained detector plus two (data, figures)."""
     s = SIZES[mode]
     grid = len(s["ce_alphas"]) + len(s["focal_grid"])
-    return grid + 2 + 2 * (int(s["replicates"]) - 1) + 2
+    extra = 0 if tuple(REFERENCE_FOCAL) in {tuple(map(float, c)) for c in s["focal_grid"]} else 1
+    return grid + extra + 2 + 2 * (int(s["replicates"]) - 1) + 2
 
 
 def _key(gamma: float, alpha: float, prior: bool = True) -> str:
@@ -261,8 +262,6 @@ def _run(ctx: RunContext, s: dict[str, Any]) -> dict[str, Any]:
         rec, model, hist, d = _train_and_eval(ctx, s, r0, g_ref, a_ref, True)
         runs.append({"key": ref_key, **rec})
         by_key[ref_key], hists[ref_key], models[ref_key] = rec, hist, model
-    else:
-        ctx.progress(1)
     no_prior: dict[str, Any] = {}
     for key in (best_ce, ref_key):
         g, a = cfg_of.get(key, REFERENCE_FOCAL)
