@@ -192,3 +192,27 @@ def test_user_start_is_not_in_the_model(lib: str) -> None:
         with_start = est.decision_function(X, init_score=start)
     assert float(est.init_score_) == 0.0
     np.testing.assert_allclose(with_start - est.decision_function(X), -1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("lib", ["xgboost", "lightgbm"])
+def test_continued_training_keeps_the_first_models_init_score(lib: str) -> None:
+    # xgb_model / init_model: the previous model carries its init score; the new fit adds none
+    data = _data()
+    X, y = data["X"], data["binary"]
+    focal = losslab.get_loss("focal", gamma=2.0)
+    first = _fit(lib, "binary", focal, data)
+    before = first.decision_function(X)
+    if lib == "xgboost":
+        more = lx.XGBClassifier(loss=focal, n_estimators=5, max_depth=3, n_jobs=1)
+        more.fit(X, y, xgb_model=first.get_booster())
+        head = more.get_booster().predict(
+            xgboost.DMatrix(X), output_margin=True, iteration_range=(0, 15)
+        )
+    else:
+        more = ll.LGBMClassifier(loss=focal, n_estimators=5, num_leaves=7, verbose=-1, n_jobs=1)
+        more.fit(X, y, init_model=first.booster_)
+        head = more.booster_.predict(X, raw_score=True, num_iteration=15)
+    np.testing.assert_allclose(head, before, atol=1e-5)
+    assert float(more.init_score_) == 0.0
+    after = more.decision_function(X)
+    assert float(focal(y, after.astype(np.float64))) < float(focal(y, before.astype(np.float64)))

@@ -651,6 +651,9 @@ class FitPlan:
     start_given: bool
     classes: np.ndarray[Any, Any] | None
     y: np.ndarray[Any, Any] | None
+    continued: bool = False
+    """The fit continues a previous model (``xgb_model`` / ``init_model``), which carries its
+    own init score: the plan adds none (``start_given`` is then True too)."""
 
     @property
     def objective(self) -> BoostingObjective | None:

@@ -46,6 +46,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, cast
 
 import lightgbm
@@ -363,7 +364,9 @@ class _LGBMLossMixin(SklearnLossMixin):
     ) -> Any:
         """Fit on ``loss`` (the estimators' docstrings); other keywords go to LightGBM's
         ``fit``. A given ``init_score`` replaces the init score. Returns self."""
-        plan = self._plan_fit(X, y, sample_weight, start_given=init_score is not None)
+        continued = kwargs.get("init_model") is not None
+        plan = self._plan_fit(X, y, sample_weight, start_given=init_score is not None or continued)
+        plan = replace(plan, continued=continued)
         labels = y if plan.classes is not None else plan.y  # LightGBM encodes class labels
         parent = super().fit  # type: ignore[misc]
         self._fit_lgbm(
@@ -395,7 +398,7 @@ class _LGBMLossMixin(SklearnLossMixin):
             _check_metrics(cast(Any, self).get_params(deep=False).get(alias))
         if kwargs.get("eval_metric") is None:
             kwargs["eval_metric"] = _SklearnMetric(plan.loss)
-        if init_score is None:
+        if init_score is None and not plan.continued:  # a previous model gives LightGBM its own
             init_score = plan.margins(n_rows(X))
         if eval_set is not None:
             sets = [eval_set] if isinstance(eval_set, tuple) else list(eval_set)
@@ -407,11 +410,12 @@ class _LGBMLossMixin(SklearnLossMixin):
             else:
                 kwargs["eval_set"] = sets
         eval_X = kwargs.get("eval_X")
-        if eval_X is not None and eval_init_score is None:
-            eval_X = eval_X if isinstance(eval_X, tuple | list) else (eval_X,)
-            eval_init_score = [plan.margins(n_rows(Xe)) for Xe in eval_X]
-        elif eval_set is not None and eval_init_score is None:
-            eval_init_score = [plan.margins(n_rows(Xe)) for Xe, _ in sets]
+        if eval_init_score is None and not plan.continued:
+            if eval_X is not None:
+                eval_X = eval_X if isinstance(eval_X, tuple | list) else (eval_X,)
+                eval_init_score = [plan.margins(n_rows(Xe)) for Xe in eval_X]
+            elif eval_set is not None:
+                eval_init_score = [plan.margins(n_rows(Xe)) for Xe, _ in sets]
         self._run_fit(
             plan,
             lambda: fit(X, init_score=init_score, eval_init_score=eval_init_score, **kwargs),

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, cast
 
 import numpy as np
@@ -217,7 +218,7 @@ class _XGBLossMixin(SklearnLossMixin):
             for key, value in FOCAL_DEFAULTS.items():
                 if params.get(key) is None:
                     params[key] = value
-        if plan is not None:
+        if plan is not None and not plan.continued:  # a previous model keeps its own
             params["base_score"] = base_score(plan)
             if plan.route is not None and plan.route[1] is not None:
                 params["quantile_alpha"] = plan.route[1]
@@ -240,7 +241,9 @@ class _XGBLossMixin(SklearnLossMixin):
     ) -> Any:
         """Fit on ``loss`` (the estimators' docstrings); other keywords go to XGBoost's
         ``fit``. A given ``base_margin`` replaces the init score. Returns self."""
-        plan = self._plan_fit(X, y, sample_weight, start_given=base_margin is not None)
+        continued = kwargs.get("xgb_model") is not None
+        plan = self._plan_fit(X, y, sample_weight, start_given=base_margin is not None or continued)
+        plan = replace(plan, continued=continued)
         if plan.classes is not None and eval_set is not None:
             eval_set = [(Xe, encode_labels(plan.classes, ye, "eval_set")) for Xe, ye in eval_set]
         self._set_classes(None)  # XGBoost checks classes_ against 0..K-1 during its fit
