@@ -784,7 +784,11 @@ class SklearnLossMixin:
         tags.target_tags.multi_output = False
         if tags.classifier_tags is not None:
             tags.classifier_tags.multi_label = False
-            if self.loss is not None and resolve_loss(self.loss).kind == "binary":
+            try:
+                binary = self.loss is not None and resolve_loss(self.loss).kind == "binary"
+            except (TypeError, ValueError):  # a bad loss is reported by fit, not by the tags
+                binary = False
+            if binary:
                 tags.classifier_tags.multi_class = False
         return tags
 
