@@ -64,7 +64,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -747,13 +747,13 @@ class SklearnLossMixin:
     """What the scikit-learn estimators of losslab.xgboost and losslab.lightgbm share.
 
     Mixed in before the library's own estimator class: ``loss`` (a loss object, a registry
-    name, or None for log loss / softmax cross-entropy by the number of classes) replaces
-    ``objective``; ``loss__<param>`` reaches the loss's hyperparameters (scikit-learn's
-    nested parameters); the tags say the estimators are single-output and, for a binary
-    loss, binary-only. One fit plan serves every estimator: :meth:`_plan_fit` (labels,
-    weights, loss, Hessian policy or built-in route, init score), :meth:`_run_fit` (objective
-    set for the host's fit and restored after, what was used recorded as ``loss_``,
-    ``hessian_policy_``, ``init_score_``, ``builtin_objective_``).
+    name, or None: half squared error for a regressor, log loss / softmax cross-entropy by the
+    number of classes for a classifier) replaces ``objective``; ``loss__<param>`` reaches the
+    loss's hyperparameters (scikit-learn's nested parameters); the tags say the estimators are
+    single-output and, for a binary loss, binary-only. One fit plan serves every estimator:
+    :meth:`_plan_fit` (labels, weights, loss, Hessian policy or built-in route, init score),
+    :meth:`_run_fit` (objective set for the host's fit and restored after, what was used
+    recorded as ``loss_``, ``hessian_policy_``, ``init_score_``, ``builtin_objective_``).
     """
 
     loss: Any
@@ -837,8 +837,11 @@ class SklearnLossMixin:
         return bool(self.__sklearn_tags__().estimator_type == "classifier")
 
     # ------------------------------------------------------------------ the plan
-    def _plan_fit(self, X: Any, y: Any, sample_weight: Any, *, start_given: bool) -> FitPlan:
-        """Check the inputs and decide the fit (:class:`FitPlan`) for in-memory data.
+    def _plan_fit(
+        self, X: Any, y: Any, sample_weight: Any, *, start_given: bool, continued: bool = False
+    ) -> FitPlan:
+        """Check the inputs and decide the fit (:class:`FitPlan`) for in-memory data;
+        ``continued``: the fit continues a previous model (no init score of its own).
 
         Raises
         ------
@@ -862,10 +865,13 @@ class SklearnLossMixin:
             if kind not in ("binary", "multiclass"):
                 raise ValueError(f"Unknown label type: {kind}; y must hold class labels")
             classes, enc = np.unique(arr, return_inverse=True)
-            summary = summarise_labels(enc, sample_weight)
-            return self._plan_from(summary, classes, enc, start_given=start_given)
-        target = arr.astype(np.float64)
-        return self._plan_from((target, sample_weight), None, target, start_given=start_given)
+            plan = self._plan_from(
+                summarise_labels(enc, sample_weight), classes, enc, start_given or continued
+            )
+        else:
+            target = arr.astype(np.float64)
+            plan = self._plan_from((target, sample_weight), None, target, start_given or continued)
+        return replace(plan, continued=continued)
 
     def _plan_fit_summary(
         self, summary: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]], *, start_given: bool
@@ -877,15 +883,14 @@ class SklearnLossMixin:
             raise ValueError("y contains NaN; every label / target must be a number")
         if self._is_classifier():
             encoded = (np.arange(values.shape[0]), weights)
-            return self._plan_from(encoded, values, None, start_given=start_given)
-        return self._plan_from(summary, None, None, start_given=start_given)
+            return self._plan_from(encoded, values, None, start_given)
+        return self._plan_from(summary, None, None, start_given)
 
     def _plan_from(
         self,
         summary: tuple[Any, Any],
         classes: np.ndarray[Any, Any] | None,
         y: np.ndarray[Any, Any] | None,
-        *,
         start_given: bool,
     ) -> FitPlan:
         if classes is not None:

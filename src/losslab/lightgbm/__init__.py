@@ -46,7 +46,6 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, cast
 
 import lightgbm
@@ -364,9 +363,13 @@ class _LGBMLossMixin(SklearnLossMixin):
     ) -> Any:
         """Fit on ``loss`` (the estimators' docstrings); other keywords go to LightGBM's
         ``fit``. A given ``init_score`` replaces the init score. Returns self."""
-        continued = kwargs.get("init_model") is not None
-        plan = self._plan_fit(X, y, sample_weight, start_given=init_score is not None or continued)
-        plan = replace(plan, continued=continued)
+        plan = self._plan_fit(
+            X,
+            y,
+            sample_weight,
+            start_given=init_score is not None,
+            continued=kwargs.get("init_model") is not None,
+        )
         labels = y if plan.classes is not None else plan.y  # LightGBM encodes class labels
         parent = super().fit  # type: ignore[misc]
         self._fit_lgbm(

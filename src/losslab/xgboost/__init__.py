@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, cast
 
 import numpy as np
@@ -241,9 +240,13 @@ class _XGBLossMixin(SklearnLossMixin):
     ) -> Any:
         """Fit on ``loss`` (the estimators' docstrings); other keywords go to XGBoost's
         ``fit``. A given ``base_margin`` replaces the init score. Returns self."""
-        continued = kwargs.get("xgb_model") is not None
-        plan = self._plan_fit(X, y, sample_weight, start_given=base_margin is not None or continued)
-        plan = replace(plan, continued=continued)
+        plan = self._plan_fit(
+            X,
+            y,
+            sample_weight,
+            start_given=base_margin is not None,
+            continued=kwargs.get("xgb_model") is not None,
+        )
         if plan.classes is not None and eval_set is not None:
             eval_set = [(Xe, encode_labels(plan.classes, ye, "eval_set")) for Xe, ye in eval_set]
         self._set_classes(None)  # XGBoost checks classes_ against 0..K-1 during its fit
