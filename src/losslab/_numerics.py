@@ -32,6 +32,7 @@ __all__ = [
     "sigmoid_pow",
     "softmax",
     "softplus",
+    "times",
 ]
 
 
@@ -168,6 +169,17 @@ def sigmoid_pow(x: Array, gamma: float, *, xp: Any, parts: SigmoidParts | None =
     return parts.p_pow(gamma)
 
 
+def times(c: Array | float, x: Array, xp: Any) -> Array:
+    """``c * x`` with a term of weight exactly 0 dropped: ``0 * inf = 0``.
+
+    The losses are sums of label-weighted terms such as ``y softplus(-z) + (1 - y) softplus(z)``;
+    at an infinite logit one term is infinite and its label weight may be 0, and the loss's
+    limit is the other term (log loss at ``z = -inf`` with ``y = 0`` is 0). A NaN weight still
+    gives NaN.
+    """
+    return c * xp.where(c == 0, 0.0, x)  # never forms 0 * inf (no 'invalid' warning)
+
+
 def focal_margin(
     xt: Array, gamma: float, at: Array | float, need: tuple[bool, bool, bool], xp: Any
 ) -> tuple[Any, Any, Any]:
@@ -191,7 +203,7 @@ def focal_margin(
     if need[0]:
         value = qg * ell
     if need[1] or need[2]:
-        pt_ell = pt * ell
+        pt_ell = times(pt, ell, xp)  # the limit 0 at x_t = -inf, where l is inf
         if need[1]:
             grad = -qg * (gamma * pt_ell + q)
         if need[2]:

@@ -63,9 +63,13 @@ def check_real_param(
 
 def check_weight_vector(name: str, value: Sequence[float] | Any) -> tuple[float, ...]:
     """Return a tuple of finite non-negative floats (one weight per class)."""
+    if isinstance(value, (str, bytes)):
+        raise ValueError(
+            f"{name} must be None or a sequence of one weight per class, got {value!r}"
+        )
     try:
         items = [float(v) for v in value]
-    except TypeError:
+    except (TypeError, ValueError):
         raise ValueError(
             f"{name} must be None or a sequence of one weight per class, got {value!r}"
         ) from None

@@ -325,7 +325,8 @@ def log_loss(y, z, w, v, g, h, p0, p1, flags):
             sp = (zi if zi > 0.0 else 0.0) + l1
             spn = (-zi if zi < 0.0 else 0.0) + l1
             wy = p0 * yi
-            val = wy * spn + (1.0 - yi) * sp
+            # a term of label weight 0 is dropped (0 * inf = 0 at z = +-inf), as _numerics.times
+            val = (0.0 if wy == 0.0 else wy * spn) + (0.0 if yi == 1.0 else (1.0 - yi) * sp)
             gr = (1.0 - yi) * p - wy * q
             he = p * q + 0.0 * yi if p0 == 1.0 else (wy + (1.0 - yi)) * (p * q)
             if weighted:
@@ -375,7 +376,7 @@ def log_loss_gh(y, z, w, v, g, h, p0, p1, flags):
 def _focal_tail(qg, pt, q, ell, gamma, c2):
     """value, dFL/dx_t, d2FL/dx_t2 from ``qg = alpha_t q^gamma``, p_t, q and l = -log p_t."""
     val = qg * ell
-    pt_ell = pt * ell
+    pt_ell = 0.0 if pt == 0.0 else pt * ell  # the limit 0 at x_t = -inf
     gr = -qg * (gamma * pt_ell + q)
     he = qg * (gamma * pt_ell * (gamma * pt - q) + c2 * (q * pt))
     return val, gr, he
@@ -501,16 +502,15 @@ def focal_soft(y, z, w, v, g, h, gamma, alpha, flags):
                 at = alpha * yi + (1.0 - alpha) * (1.0 - yi) if has_alpha else 1.0
                 m = yi * q + (1.0 - yi) * p
                 mg = at * (math.pow(m, gamma) if gamma != 0.0 else 1.0)
-                ce = yi * spn + (1.0 - yi) * sp
+                ce = (0.0 if yi == 0.0 else yi * spn) + (0.0 if yi == 1.0 else (1.0 - yi) * sp)
                 val = mg * ce
                 pq = p * q
                 ce1 = (1.0 - yi) * p - yi * q
                 rho = (1.0 - 2.0 * yi) * pq / m
                 t = gamma * rho
-                gr = mg * (ce1 + t * ce)
-                he = mg * (
-                    pq + 2.0 * t * ce1 + (t * ce) * ((gamma - 1.0) * rho - math.tanh(0.5 * zi))
-                )
+                tce = 0.0 if t == 0.0 else t * ce
+                gr = mg * (ce1 + tce)
+                he = mg * (pq + 2.0 * t * ce1 + tce * ((gamma - 1.0) * rho - math.tanh(0.5 * zi)))
                 if weighted:
                     wi = np.float64(w[i])
                     val *= wi
@@ -597,7 +597,7 @@ def focal_star_soft(y, z, w, v, g, h, gamma, beta, flags):
                 nb = zi - bg
                 spn_a = (na if na > 0.0 else 0.0) + la * inv_gamma
                 sp_b = (nb if nb > 0.0 else 0.0) + lb * inv_gamma
-                val = yi * spn_a + (1.0 - yi) * sp_b
+                val = (0.0 if yi == 0.0 else yi * spn_a) + (0.0 if yi == 1.0 else (1.0 - yi) * sp_b)
                 gr = (1.0 - yi) * pb - yi * qa
                 he = gamma * (yi * (pa * qa) + (1.0 - yi) * (pb * qb))
                 if weighted:

@@ -15,7 +15,7 @@ import numpy as np
 
 from losslab import _validate
 from losslab._array_api import Array, concrete_bool, is_lazy_namespace
-from losslab._numerics import SigmoidParts, focal_margin
+from losslab._numerics import SigmoidParts, focal_margin, times
 from losslab.links import LogitLink
 from losslab.losses._base import Loss, Need, Results, register
 from losslab.losses._intercept import LOGIT_BOUND, bisect_increasing
@@ -121,8 +121,8 @@ class LogLoss(_BinaryLoss):
         s = SigmoidParts(z, xp=xp)
         wy = y if self.pos_weight == 1.0 else self.pos_weight * y
         value = grad = hess = None
-        if need[0]:
-            value = wy * s.softplus_neg() + (1.0 - y) * s.softplus()
+        if need[0]:  # times: a term of label weight 0 is dropped (finite limits at z = +-inf)
+            value = times(wy, s.softplus_neg(), xp) + times(1.0 - y, s.softplus(), xp)
         if need[1]:
             grad = (1.0 - y) * s.p - wy * s.q
         if need[2]:  # 0 * y: a NaN label makes its Hessian NaN too
@@ -297,7 +297,7 @@ class FocalLoss(_BinaryLoss):
         at = _alpha_t(y, self.alpha)
         m = y * s.q + (1.0 - y) * s.p
         mg = at * (xp.pow(m, gamma) if gamma != 0 else xp.ones_like(m))
-        ce = y * s.softplus_neg() + (1.0 - y) * s.softplus()
+        ce = times(y, s.softplus_neg(), xp) + times(1.0 - y, s.softplus(), xp)
         value = grad = hess = None
         if need[0]:
             value = mg * ce
@@ -305,13 +305,12 @@ class FocalLoss(_BinaryLoss):
             pq = s.pq()
             ce1 = (1.0 - y) * s.p - y * s.q
             t = gamma * ((1.0 - 2.0 * y) * pq / m)
+            tce = times(t, ce, xp)  # t = 0 where p q underflows: the limit at z = +-inf
             if need[1]:
-                grad = mg * (ce1 + t * ce)
+                grad = mg * (ce1 + tce)
             if need[2]:
                 rho = (1.0 - 2.0 * y) * pq / m
-                hess = mg * (
-                    pq + 2.0 * t * ce1 + (t * ce) * ((gamma - 1.0) * rho - xp.tanh(0.5 * z))
-                )
+                hess = mg * (pq + 2.0 * t * ce1 + tce * ((gamma - 1.0) * rho - xp.tanh(0.5 * z)))
         return value, grad, hess
 
     def _intercept(self, y: np.ndarray[Any, Any], w: np.ndarray[Any, Any]) -> float:
@@ -381,7 +380,7 @@ class FocalStarLoss(_BinaryLoss):
             inv, bg = 1.0 / self.gamma, self.beta / self.gamma
             spn_a = xp.maximum(-z - bg, 0.0) + a.log1p_e * inv
             sp_b = xp.maximum(z - bg, 0.0) + b.log1p_e * inv
-            value = y * spn_a + (1.0 - y) * sp_b
+            value = times(y, spn_a, xp) + times(1.0 - y, sp_b, xp)
         if need[1]:
             grad = (1.0 - y) * b.p - y * a.q
         if need[2]:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from losslab._array_api import Array
-from losslab._numerics import SigmoidParts, focal_margin
+from losslab._numerics import SigmoidParts, focal_margin, times
 from losslab.losses._base import Need, Results, register
 from losslab.losses._params import param
 from losslab.losses.binary import FocalLoss, _BinaryLoss
@@ -101,7 +101,8 @@ class VarifocalLoss(_BinaryLoss):
         vn, gn, hn = focal_margin(-z, self.gamma, self.alpha, need, xp)
         value = grad = hess = None
         if need[0]:
-            value = xp.where(pos, y * (y * s.softplus_neg() + (1.0 - y) * s.softplus()), vn)
+            ce = times(y, s.softplus_neg(), xp) + times(1.0 - y, s.softplus(), xp)
+            value = xp.where(pos, times(y, ce, xp), vn)
         if need[1]:
             grad = xp.where(pos, y * ((1.0 - y) * s.p - y * s.q), -gn)
         if need[2]:
@@ -164,23 +165,24 @@ class QualityFocalLoss(_BinaryLoss):
         )
         d = xp.where(y == 0, s.p, xp.where(y == 1, -s.q, d))
         ad = xp.abs(d)
-        ce = y * s.softplus_neg() + (1.0 - y) * s.softplus()
+        ce = times(y, s.softplus_neg(), xp) + times(1.0 - y, s.softplus(), xp)
         value = grad = hess = None
         if need[0]:
-            value = xp.pow(ad, beta) * ce
+            value = times(xp.pow(ad, beta), ce, xp)
         if need[1] or need[2]:
             nz = ad != 0  # NaN stays on the nonzero branch and propagates
             sa = xp.where(nz, ad, 1.0)
             sgn = xp.sign(d)
             p1 = xp.pow(sa, beta - 1.0)
             v = s.pq()
-            vce = v * ce
+            vce = times(v, ce, xp)  # v = 0 at z = +-inf, where ce may be inf
             if need[1]:
                 grad = xp.where(nz, sgn * p1 * (beta * vce + d * d), 0.0)
             if need[2]:
                 one_m2p = -xp.tanh(0.5 * z)
                 h_nz = (
-                    beta * sgn * p1 * (v * one_m2p) * ce + (2.0 * beta + 1.0) * xp.pow(ad, beta) * v
+                    beta * sgn * p1 * times(v * one_m2p, ce, xp)
+                    + (2.0 * beta + 1.0) * xp.pow(ad, beta) * v
                 )
                 if beta != 1.0:  # the first term vanishes at beta = 1 (|d|^-1 may overflow)
                     h_nz = h_nz + (beta * (beta - 1.0)) * (xp.pow(sa, beta - 2.0) * (vce * v))
@@ -239,7 +241,7 @@ class Poly1Loss(_BinaryLoss):
                 series = _poly_series(xp.where(s.e <= 0.1, s.e, 0.0), eps)
                 h_pos = xp.where(z <= _LOG_TENTH, series, h_pos)
                 h_neg = xp.where(-z <= _LOG_TENTH, series, h_neg)
-            value = y * h_neg + (1.0 - y) * h_pos
+            value = times(y, h_neg, xp) + times(1.0 - y, h_pos, xp)
         if need[1]:
             grad = (1.0 - y) * (p * (p + (1.0 + eps) * q)) - y * (q * (q + (1.0 + eps) * p))
         if need[2]:
@@ -314,7 +316,7 @@ class Poly1FocalLoss(FocalLoss):
         if need[0]:
             value = qg * u
         if need[1] or need[2]:
-            pt_u = pt * u
+            pt_u = times(pt, u, xp)  # 0 at x_t = -inf, where U is inf
             if need[1]:
                 vv = (at + eps) - eps * q
                 grad = -sign * qg * (gamma * pt_u + q * vv)
@@ -393,7 +395,7 @@ class AsymmetricLoss(_BinaryLoss):
         vp, gp, hp = focal_margin(z, self.gamma_pos, 1.0, need, xp)
         vn, gn, hn = self._negative(z, need, xp)
         return (
-            None if vp is None else y * vp + (1.0 - y) * vn,
+            None if vp is None else times(y, vp, xp) + times(1.0 - y, vn, xp),
             None if gp is None else y * gp + (1.0 - y) * gn,
             None if hp is None else y * hp + (1.0 - y) * hn,
         )

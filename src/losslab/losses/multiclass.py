@@ -21,7 +21,7 @@ import numpy as np
 
 from losslab import _validate
 from losslab._array_api import Array, concrete_bool
-from losslab._numerics import SigmoidParts, focal_margin
+from losslab._numerics import SigmoidParts, focal_margin, times
 from losslab.links import SoftmaxLink
 from losslab.losses._base import Loss, Need, Results, register
 from losslab.losses._params import param
@@ -119,21 +119,38 @@ def _log_softmax_parts(z: Array, xp: Any) -> tuple[Array, Array, Array]:
     """Return ``(-log p, p, 1 - p)`` of ``p = softmax(z)`` row-wise, all accurate.
 
     The row maximum's ``-log p`` is ``log1p(S)`` and its ``1 - p`` is ``S / (1 + S)`` where
-    ``S = sum_{j != argmax} exp(z_j - max)``; the others have ``p <= 1/2``.
+    ``S = sum_{j != argmax} exp(z_j - max)``; the others have ``p <= 1/2``. Infinite logits
+    give the limits: a ``-inf`` logit (a masked class) has ``p = 0`` and ``-log p = inf``;
+    logits tied at the maximum, ``+inf`` included, share it (:func:`_shifted`).
     """
     k = z.shape[1]
     classes = xp.arange(k, device=_device(z))
     is_max = classes[None, :] == xp.argmax(z, axis=1)[:, None]
     # The maximum picked by argmax (not xp.max): autodiff then follows one index at ties.
     zmax = xp.sum(xp.where(is_max, z, 0.0), axis=1, keepdims=True)
-    t = xp.exp(z - zmax)
+    diff = _shifted(z, zmax, xp)
+    t = xp.exp(diff)
     s_ex = xp.sum(xp.where(is_max, 0.0, t), axis=1, keepdims=True)
     log1p_s = xp.log1p(s_ex)
     total = 1.0 + s_ex
-    neg_log_p = xp.where(is_max, log1p_s, (zmax + log1p_s) - z)
+    fin = xp.isfinite(z) & xp.isfinite(zmax)
+    exact = (xp.where(fin, zmax, 0.0) + log1p_s) - xp.where(fin, z, 0.0)
+    neg_log_p = xp.where(is_max, log1p_s, xp.where(fin, exact, log1p_s - diff))
     p = t / total
     one_minus_p = xp.where(is_max, s_ex / total, 1.0 - p)
     return neg_log_p, p, one_minus_p
+
+
+def _shifted(z: Array, m: Array, xp: Any) -> Array:
+    """``z - m`` with 0 where ``z == m`` (infinite ties included): never ``inf - inf``.
+
+    ``m`` is the row maximum (or the maximum of the other classes), so a ``+inf`` logit is
+    always tied with it and a ``-inf`` logit below a finite maximum gives ``-inf``
+    (``exp`` of it is 0). A row whose logits are all ``-inf`` becomes the uniform limit of equal
+    logits; NaN propagates.
+    """
+    same = z == m
+    return xp.where(same, 0.0, z) - xp.where(same, 0.0, m)
 
 
 def _device(x: Array) -> Any:
@@ -156,10 +173,13 @@ def _margin(z: Array, mask: Array, xp: Any) -> tuple[Array, Array, Array]:
     classes = xp.arange(k, device=_device(z))
     is_max = classes[None, :] == xp.argmax(zo, axis=1)[:, None]
     m = xp.sum(xp.where(is_max, z, 0.0), axis=1, keepdims=True)
-    t = xp.exp(xp.where(mask, -math.inf, z - m))
+    t = xp.exp(xp.where(mask, -math.inf, _shifted(z, m, xp)))
     s_ex = xp.sum(xp.where(is_max, 0.0, t), axis=1, keepdims=True)
     total = 1.0 + s_ex
-    xt = zc - (m[:, 0] + xp.log1p(s_ex[:, 0]))
+    # x_t = z_c - (m + log1p(S)); where z_c and m are tied (both +inf, say) it is -log1p(S)
+    m1, l1 = m[:, 0], xp.log1p(s_ex[:, 0])
+    tie = zc == m1
+    xt = xp.where(tie, 0.0, zc) - (xp.where(tie, 0.0, m1) + l1)
     r = t / total
     one_minus_r = xp.where(is_max, s_ex / total, 1.0 - r)
     return xt, r, one_minus_r
@@ -194,7 +214,7 @@ class SoftmaxCrossEntropy(_SoftmaxLoss):
             return value, grad, hess
         sy = xp.sum(y, axis=1, keepdims=True)
         if need[0]:
-            value = xp.sum(y * neg_log_p, axis=1)
+            value = xp.sum(times(y, neg_log_p, xp), axis=1)  # 0 log 0 = 0 (masked classes)
         if need[1]:
             # S p_k - y_k where p_k <= 1/2; for the one class above 1/2 (the row maximum),
             # sum_{i != k} y_i - S (1 - p_k), which does not cancel when p_k is near y_k.
@@ -337,7 +357,7 @@ def _mix_classes(
         for i, part in enumerate(parts):
             if part is None:
                 continue
-            weighted = yc * part if i == 0 else yc[:, None] * part
+            weighted = times(yc, part, xp) if i == 0 else yc[:, None] * part
             prev = totals[i]
             totals[i] = weighted if prev is None else prev + weighted
     return totals[0], totals[1], totals[2]

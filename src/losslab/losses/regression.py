@@ -352,7 +352,7 @@ class PinballLoss(_RegressionLoss):
         if need[0]:
             value = xp.where(over, (1.0 - tau) * r, tau * -r)
         if need[1]:
-            grad = xp.where(over, 1.0 - tau, xp.where(r < 0, -tau, 0.0 * r))
+            grad = xp.where(over, 1.0 - tau, xp.where(r < 0, -tau, _constant(r, 0.0, xp)))
             grad = xp.astype(grad, r.dtype) if grad.dtype != r.dtype else grad
         if need[2]:
             hess = _constant(r, 0.0, xp)
