@@ -259,3 +259,42 @@ def test_label_summary_is_a_reduction_over_blocks(client: Client, data: dict[str
     v, w = dask_label_summary(k)
     np.testing.assert_array_equal(v, [0, 1, 2])
     np.testing.assert_array_equal(w, [np.sum(np.arange(N) % 3 == c) for c in range(3)])
+
+
+@pytest.mark.parametrize(
+    "name", ["half_squared_error", "huber", "pseudo_huber", "log_cosh", "half_poisson"]
+)
+def test_regression_init_by_distributed_newton(
+    client: Client, data: dict[str, Any], name: str
+) -> None:
+    from losslab._boosting import dask_newton_intercept
+
+    loss = losslab.get_loss(name)
+    y = np.exp(data["y_reg"] / 3.0) if loss.link.name == "log" else data["y_reg"] * 3.0
+    dy = da.from_array(y, chunks=N // 2)
+    for w, dw in ((None, None), (data["w"], data["dw"])):
+        expected = loss.fit_intercept_only(y, w)
+        assert dask_newton_intercept(loss, dy, dw) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("lib", ["xgboost", "lightgbm"])
+def test_dask_regressor_gathers_no_targets(
+    client: Client, data: dict[str, Any], lib: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import losslab._boosting as boosting
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the targets were summarised on the client side")
+
+    monkeypatch.setattr(boosting, "dask_label_summary", refuse)
+    huber = losslab.get_loss("huber", delta=0.5)
+    if lib == "xgboost":
+        est: Any = lxd.DaskXGBRegressor(loss=huber, **XGB_OPTS)
+    else:
+        est = lld.DaskLGBMRegressor(loss=huber, **LGB_OPTS)
+    _fit(est, client, data["dX"], data["dy_reg"], data["dw"])
+    expected = huber.fit_intercept_only(data["y_reg"], data["w"])
+    assert float(est.init_score_) == pytest.approx(expected, rel=1e-9)
+    pred = est.predict(data["dX"]).compute()
+    start = float(huber(data["y_reg"], np.full(N, expected), sample_weight=data["w"]))
+    assert float(huber(data["y_reg"], pred.astype(np.float64), sample_weight=data["w"])) < start

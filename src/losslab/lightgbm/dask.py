@@ -17,7 +17,7 @@ import dask.array
 import lightgbm.dask as ld
 import numpy as np
 
-from losslab._boosting import FitPlan, dask_label_summary, dask_labels, dask_proba, not_fitted
+from losslab._boosting import FitPlan, dask_labels, dask_proba, not_fitted
 from losslab.lightgbm import _LGBMLossMixin
 
 __all__ = ["DaskLGBMClassifier", "DaskLGBMRegressor"]
@@ -53,9 +53,7 @@ class _DaskLGBMMixin(_LGBMLossMixin):
         self, X: Any, y: Any, sample_weight: Any = None, init_score: Any = None, **kwargs: Any
     ) -> Any:
         """Fit on ``loss`` through LightGBM's Dask interface (labels 0..K-1 for classifiers)."""
-        plan = self._plan_fit_summary(
-            dask_label_summary(y, sample_weight), start_given=init_score is not None
-        )
+        plan = self._plan_fit_dask(y, sample_weight, start_given=init_score is not None)
         if init_score is None:
             init_score = _init_like(plan, y)
         # the host's fit, past the in-memory plan of the mixin

@@ -16,7 +16,7 @@ import dask.array
 import numpy as np
 import xgboost.dask as xd
 
-from losslab._boosting import dask_label_summary, dask_labels, dask_proba, not_fitted
+from losslab._boosting import dask_labels, dask_proba, not_fitted
 from losslab.xgboost import _XGBLossMixin
 
 __all__ = ["DaskXGBClassifier", "DaskXGBRegressor"]
@@ -47,9 +47,7 @@ class _DaskXGBMixin(_XGBLossMixin):
         self, X: Any, y: Any, *, sample_weight: Any = None, base_margin: Any = None, **kwargs: Any
     ) -> Any:
         """Fit on ``loss`` through XGBoost's Dask interface (labels 0..K-1 for classifiers)."""
-        plan = self._plan_fit_summary(
-            dask_label_summary(y, sample_weight), start_given=base_margin is not None
-        )
+        plan = self._plan_fit_dask(y, sample_weight, start_given=base_margin is not None)
         # the host's fit, past the in-memory plan of the mixin
         parent = super(_XGBLossMixin, self).fit  # type: ignore[misc]
         self._fit_xgb(
