@@ -45,11 +45,9 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "Estimator .* does not inherit from", UserWarning)
     _checks = parametrize_with_checks(
         [
-            LossRegressor(),
             LossRegressor(solver="newton"),
             # strictly convex: the optimum, and so weights vs repeated rows, is unique
             LossRegressor(losslab.get_loss("pseudo_huber", delta=0.5)),
-            LossClassifier(),
             LossClassifier(losslab.get_loss("focal", gamma=2.0)),
         ],
         expected_failed_checks=lambda est: (
