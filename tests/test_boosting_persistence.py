@@ -70,6 +70,19 @@ def _ours(est: Any, task: str, X: Any) -> tuple[Any, Any]:
     return est.decision_function(X), proba[:, 1] if task == "binary" else proba
 
 
+def _same_as_loaded(est: Any, again: Any, task: str, X: Any, loss: losslab.Loss) -> None:
+    """A losslab estimator that loaded ``est``'s saved model has its loss, init score,
+    classes and predictions."""
+    assert again.loss_ == loss
+    assert again.loss == loss
+    np.testing.assert_allclose(np.asarray(again.init_score_), est.init_score_, rtol=1e-12)
+    for ours, theirs in zip(_ours(again, task, X), _ours(est, task, X), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    if task not in REGRESSION:
+        np.testing.assert_array_equal(again.classes_, est.classes_)
+        np.testing.assert_array_equal(again.predict(X), est.predict(X))
+
+
 @pytest.mark.parametrize(("task", "loss"), CASES, ids=lambda c: getattr(c, "name", c))
 @pytest.mark.parametrize("suffix", [".json", ".ubj"])
 def test_xgboost_model_loads_in_plain_xgboost(
@@ -96,15 +109,7 @@ def test_xgboost_model_loads_in_plain_xgboost(
     assert np.max(np.abs(booster.predict(xgboost.DMatrix(X), output_margin=True))) > 0
     again = type(est)()
     again.load_model(path)
-    assert again.loss_ == loss
-    assert again.loss == loss
-    np.testing.assert_allclose(np.asarray(again.init_score_), est.init_score_, rtol=1e-12)
-    m2, out2 = _ours(again, task, X)
-    np.testing.assert_array_equal(m2, margin)
-    np.testing.assert_array_equal(out2, out)
-    if task not in REGRESSION:
-        np.testing.assert_array_equal(again.classes_, est.classes_)
-        np.testing.assert_array_equal(again.predict(X), est.predict(X))
+    _same_as_loaded(est, again, task, X, loss)
     # the booster's own save carries the same attributes
     est.get_booster().save_model(str(tmp_path / "native.json"))
     native = type(est)()
@@ -125,15 +130,7 @@ def test_lightgbm_model_loads_in_plain_lightgbm(
     booster = lightgbm.Booster(model_file=str(path))
     np.testing.assert_allclose(booster.predict(X, raw_score=True), margin, rtol=0, atol=1e-12)
     np.testing.assert_allclose(booster.predict(X), out, rtol=0, atol=1e-12)
-    again = type(est)().load_model(path)
-    assert again.loss_ == loss
-    np.testing.assert_allclose(np.asarray(again.init_score_), est.init_score_, rtol=1e-12)
-    m2, out2 = _ours(again, task, X)
-    np.testing.assert_array_equal(m2, margin)
-    np.testing.assert_array_equal(out2, out)
-    if task not in REGRESSION:
-        np.testing.assert_array_equal(again.classes_, est.classes_)
-        np.testing.assert_array_equal(again.predict(X), est.predict(X))
+    _same_as_loaded(est, type(est)().load_model(path), task, X, loss)
     est.save_model(tmp_path / "same.txt")
     assert (tmp_path / "same.txt").read_text() == path.read_text()
 
