@@ -33,9 +33,10 @@ Also here: :func:`prior_bias`, the RetinaNet initialisation of the classificatio
 from __future__ import annotations
 
 import math
+import types
 from typing import Any, ClassVar, Literal
 
-import array_api_compat.torch as _xp
+import array_api_compat.torch as _compat
 import torch
 
 from losslab import _kernels
@@ -74,6 +75,37 @@ __all__ = [
     "loss_function",
     "prior_bias",
 ]
+
+# ---------------------------------------------------------------------------------------------
+# The array-API namespace that the core's formulas see in traced code.
+
+
+def _maximum(x1: Any, x2: Any, /) -> Any:
+    """``maximum`` with a Python-number argument as ``clamp_min`` (NaN propagates)."""
+    if isinstance(x2, (int, float)) and isinstance(x1, torch.Tensor):
+        return torch.clamp_min(x1, x2)
+    if isinstance(x1, (int, float)) and isinstance(x2, torch.Tensor):
+        return torch.clamp_min(x2, x1)
+    return _compat.maximum(x1, x2)
+
+
+def _minimum(x1: Any, x2: Any, /) -> Any:
+    """``minimum`` with a Python-number argument as ``clamp_max`` (NaN propagates)."""
+    if isinstance(x2, (int, float)) and isinstance(x1, torch.Tensor):
+        return torch.clamp_max(x1, x2)
+    if isinstance(x1, (int, float)) and isinstance(x2, torch.Tensor):
+        return torch.clamp_max(x2, x1)
+    return _compat.minimum(x1, x2)
+
+
+_xp = types.ModuleType(_compat.__name__, _compat.__doc__)
+"""``array_api_compat.torch`` (same name, so the core recognises torch), except that
+``maximum`` and ``minimum`` with a Python number do not go through array-api-compat's scalar
+promotion, which calls ``torch.result_type`` (a non-tensor result: a graph break under
+``torch.compile``)."""
+_xp.__dict__.update({k: v for k, v in vars(_compat).items() if not k.startswith("__")})
+_xp.maximum = _maximum  # type: ignore[attr-defined]
+_xp.minimum = _minimum  # type: ignore[attr-defined]
 
 # ---------------------------------------------------------------------------------------------
 # Element-wise losses: value, gradient and Hessian tensors.
