@@ -257,6 +257,9 @@ def _focal(r: Mapping[str, Any]) -> list[Table]:
     return [t1, t2, t3, t4, t5, _boosting_table(r["boosting"])]
 
 
+_TREE_KEYS = ("min_child_weight", "max_delta_step")
+
+
 def _boosting_table(b: Mapping[str, Any]) -> Table:
     """One row per (library, loss) that ran; a status row for a library that did not."""
     libs = b.get("libraries")
@@ -267,18 +270,18 @@ def _boosting_table(b: Mapping[str, Any]) -> Table:
         if rec.get("status") != "ran":
             rows.append([lib, rec.get("reason", "?"), "", "", ""])
             continue
-        params = ", ".join(f"{k}={v}" for k, v in rec["params"].items() if not k.endswith("_extra"))
+        base = {k: v for k, v in rec["params"].items() if not k.endswith("_extra")}
         for name, ap in rec["ap"].items():
             extra = rec["params"].get(f"{name}_extra", {})
-            shown = {k: v for k, v in extra.items() if k in ("min_child_weight", "max_delta_step")}
+            # the tree parameters, with the focal defaults (min_child_weight, max_delta_step)
+            merged = {**base, **{k: v for k, v in extra.items() if k in _TREE_KEYS}}
             rows.append(
                 [
                     rec.get("library", lib),
                     name,
                     fmt(100 * ap),
                     f"{fmt(rec['time_s'][name])} s",
-                    f"{rec['rounds']} rounds, {params}"
-                    + (f"; {', '.join(f'{k}={v}' for k, v in shown.items())}" if shown else ""),
+                    f"{rec['rounds']} rounds, " + ", ".join(f"{k}={v}" for k, v in merged.items()),
                 ]
             )
     return Table(
