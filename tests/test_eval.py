@@ -667,3 +667,59 @@ def test_by_across_batches_and_files(runner: CliRunner, tmp_path: Path) -> None:
             expect = float(np.sum((w * values)[mask]))
             assert g["sum"] == pytest.approx(expect, rel=1e-12, abs=1e-300)
             assert g["note"] is None or "weights sum to 0" in g["note"]
+
+
+def test_kernels_only_when_they_pay(tmp_path: Path) -> None:
+    """A new process: eval keeps the generic path (no numba load) for its first rows, takes
+    the fused kernels after _KERNEL_AFTER_ROWS or when LOSSLAB_USE_KERNELS says so, and the
+    numbers agree."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(2)
+    n = 30_000
+    y = (rng.random(n) < 0.2).astype(int)
+    z = rng.normal(0, 2, n)
+    path = tmp_path / "d.csv"
+    path.write_text("y,z\n" + "".join(f"{a},{b!r}\n" for a, b in zip(y, z.tolist(), strict=True)))
+    code = (
+        "import json, sys\n"
+        "import losslab.cli as c\n"
+        "def run():\n"
+        "    import contextlib, io\n"
+        "    buf = io.StringIO()\n"
+        "    with contextlib.redirect_stdout(buf):\n"
+        "        c.cli.main(args=['eval', '--loss', 'focal', '--target', 'y', '--pred', 'z',\n"
+        f"                         '--json', '--chunk-size', '15000', {str(path)!r}],\n"
+        "                   standalone_mode=False)\n"
+        "    return json.loads(buf.getvalue())['total']['sum'], c._KERNELS_MODULE in sys.modules\n"
+        "first = run()\n"
+        "c._KERNEL_AFTER_ROWS = 15000\n"
+        "second = run()\n"
+        "print(json.dumps([first, second]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "LOSSLAB_USE_KERNELS"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    (sum1, loaded1), (sum2, loaded2) = json.loads(proc.stdout)
+    expect = float(np.asarray(losslab.get_loss("focal").loss(y.astype(float), z)).sum())
+    assert sum1 == pytest.approx(expect, rel=1e-12)
+    assert sum2 == pytest.approx(expect, rel=1e-12)
+    assert not loaded1  # 30,000 rows: the generic path, no numba load
+    has_numba = importlib.util.find_spec("numba") is not None
+    assert loaded2 == has_numba  # past the threshold the kernels are used
+    forced = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**env, "LOSSLAB_USE_KERNELS": "1"},
+    )
+    assert forced.returncode == 0, forced.stderr
+    (sum3, loaded3), _ = json.loads(forced.stdout)
+    assert loaded3 == has_numba
+    assert sum3 == pytest.approx(expect, rel=1e-12)
