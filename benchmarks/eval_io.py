@@ -7,10 +7,14 @@ per round, so that a change in the machine's load hits both alike), and prints t
 ratio pandas / eval of the medians (above 1: eval is faster) and of the fastest rounds:
 
 cold
-    a new process per call, as a user runs it: interpreter start, imports, numba's kernel cache,
-    reading, the loss. ``losslab eval --loss focal --target y --pred z FILE --json`` against
-    ``python -c`` with ``pandas.read_csv(usecols=...)`` / ``pandas.read_parquet(columns=...)``,
-    ``losslab.get_loss("focal").loss`` and the mean.
+    a new process per call, as a user runs it: interpreter start, imports, reading, the loss.
+    ``losslab eval --loss focal --target y --pred z FILE --json`` against ``python -c`` with
+    ``pandas.read_csv(usecols=...)`` / ``pandas.read_parquet(columns=...)``,
+    ``losslab.get_loss("focal").loss`` and the mean. eval keeps the generic path for its
+    first 4e6 rows (loading the fused kernels costs more than they save below about 10^7
+    rows); the pandas route uses the kernels, as losslab does by default.
+cold, kernels off
+    the same with ``LOSSLAB_USE_KERNELS=0`` for both: the reading compared alone.
 warm
     the same work inside one process after a first call (reading and the loss only):
     ``losslab.cli.main([...])`` against the pandas route.
@@ -83,20 +87,31 @@ def write_files(folder: Path, rows: int) -> dict[str, Path]:
     return paths
 
 
-def _run(cmd: list[str]) -> str:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+def _run(cmd: list[str], kernels: str | None = None) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "LOSSLAB_USE_KERNELS"}
+    if kernels is not None:
+        env["LOSSLAB_USE_KERNELS"] = kernels
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.strip()}")
     return proc.stdout
 
 
-def cold_eval(path: Path) -> float:
-    out = _run([sys.executable, "-c", EVAL_SNIPPET, *EVAL_ARGS, str(path)])
+def cold_eval(path: Path, kernels: str | None = None) -> float:
+    out = _run([sys.executable, "-c", EVAL_SNIPPET, *EVAL_ARGS, str(path)], kernels)
     return float(json.loads(out)["total"]["mean"])
 
 
-def cold_pandas(path: Path) -> float:
-    return float(_run([sys.executable, "-c", PANDAS_SNIPPET, str(path)]))
+def cold_pandas(path: Path, kernels: str | None = None) -> float:
+    return float(_run([sys.executable, "-c", PANDAS_SNIPPET, str(path)], kernels))
+
+
+def cold_eval_generic(path: Path) -> float:
+    return cold_eval(path, "0")
+
+
+def cold_pandas_generic(path: Path) -> float:
+    return cold_pandas(path, "0")
 
 
 def warm_eval(path: Path) -> float:
@@ -172,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         for fmt, path in paths.items():
             for mode, fns in (
                 ("cold", {"losslab eval": cold_eval, "pandas + losslab": cold_pandas}),
+                (
+                    "cold, kernels off",
+                    {"losslab eval": cold_eval_generic, "pandas + losslab": cold_pandas_generic},
+                ),
                 ("warm", {"losslab eval": warm_eval, "pandas + losslab": warm_pandas}),
             ):
                 t = time_pair(fns, path, args.repeats)
