@@ -72,6 +72,8 @@ from numba.extending import intrinsic
 
 __all__ = [
     "CHUNK",
+    "poly1",
+    "varifocal",
     "exponential",
     "focal",
     "focal_general",
@@ -993,6 +995,122 @@ def exponential(y, z, w, v, g, h, p0, p1, flags):
             far = grow - decay if nonneg else decay - grow
             gr = ((1.0 - 2.0 * yi) * cosh_small(zs) + sinh_small(zs)) if small else far
             he = val
+            if weighted:
+                wi = np.float64(w[i])
+                val *= wi
+                gr *= wi
+                he *= wi
+            v[i + ov] = val
+            g[i + og] = gr
+            h[i + oh] = he
+    return nnan
+
+
+# --------------------------------------------------------------------------- detection family
+
+
+@njit(**_INLINE)
+def _q_pow(xt, l1, gamma):
+    """``sigmoid(-x_t)^gamma`` as :func:`focal_general` forms it (``sigmoid_pow``)."""
+    if gamma == 0.0:
+        return 1.0
+    tail = exp_neg(-gamma * l1)
+    if xt > 0.0:
+        mag = xt if xt < _MAX else _MAX
+        thr = _POW_THRESHOLD
+        scale = 2.0 ** np.ceil(np.log2((mag if mag > thr else thr) / thr))
+        return math.pow(exp_neg(-xt / scale), scale * gamma) * tail
+    return 1.0 * tail
+
+
+@njit(**_PAR)
+def varifocal(y, z, w, v, g, h, alpha, gamma, flags):
+    """Varifocal loss (``losslab.losses.detection.VarifocalLoss``): for ``q = y != 0``
+    ``q CE(q, z)``, ``q (p - q)``, ``q p (1 - p)``; for ``q = 0`` the focal loss of a negative,
+    ``alpha p^gamma softplus(z)``, through :func:`_focal_tail` at ``x_t = -z``. Scalar libm
+    ``pow`` for ``p^gamma`` (as :func:`focal_general`)."""
+    c2 = 2.0 * gamma + 1.0
+    n = z.shape[0]
+    weighted = (flags & 8) != 0
+    nnan = 0
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        i0, i1, ov, og, oh = _block(c, n, flags)
+        for i in range(i0, i1):
+            yi = np.float64(y[i])
+            zi = np.float64(z[i])
+            nnan += 0 if (yi + zi) == (yi + zi) else 1
+            if yi != 0.0:
+                p, q, l1 = _sigmoid_parts(zi)
+                sp = (zi if zi > 0.0 else 0.0) + l1
+                spn = (-zi if zi < 0.0 else 0.0) + l1
+                ce = yi * spn + (0.0 if yi == 1.0 else (1.0 - yi) * sp)
+                val = yi * ce
+                gr = yi * ((1.0 - yi) * p - yi * q)
+                he = yi * (p * q)
+            else:
+                xt = -zi
+                pt, q, l1 = _sigmoid_parts(xt)
+                ell = (-xt if xt < 0.0 else 0.0) + l1
+                val, gt, he = _focal_tail(alpha * _q_pow(xt, l1, gamma), pt, q, ell, gamma, c2)
+                gr = -gt
+            if weighted:
+                wi = np.float64(w[i])
+                val *= wi
+                gr *= wi
+                he *= wi
+            v[i + ov] = val
+            g[i + og] = gr
+            h[i + oh] = he
+    return nnan
+
+
+@njit(**_INLINE)
+def _poly_series(t, eps):
+    """``sum_{k=1}^{20} (-1)^(k+1) (1/k + eps) t^k`` by Horner (``detection._poly_series``)."""
+    acc = 0.0
+    for k in range(20, 0, -1):
+        coef = (1.0 if k % 2 else -1.0) * (1.0 / k + eps)
+        acc = coef + t * acc
+    return t * acc
+
+
+_LOG_TENTH = math.log(0.1)
+
+
+@njit(**_PAR)
+def poly1(y, z, w, v, g, h, eps, p1, flags):
+    """Poly-1 (``losslab.losses.detection.Poly1Loss``): ``y H(-z) + (1 - y) H(z)`` with
+    ``H(x) = softplus(x) + eps sigmoid(x)`` (the series for ``eps < 0`` and ``e^x <= 0.1``),
+    gradient ``(1 - y) p (p + (1 + eps) q) - y q (q + (1 + eps) p)``, Hessian
+    ``p q (y ((1 - eps) q + (1 + eps) p) + (1 - y) ((1 - eps) p + (1 + eps) q))``."""
+    n = z.shape[0]
+    weighted = (flags & 8) != 0
+    nnan = 0
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        i0, i1, ov, og, oh = _block(c, n, flags)
+        for i in range(i0, i1):
+            yi = np.float64(y[i])
+            zi = np.float64(z[i])
+            nnan += 0 if (yi + zi) == (yi + zi) else 1
+            e = exp_neg(-abs(zi))
+            l1 = log1p_unit(e)
+            op = 1.0 + e
+            big = 1.0 / op
+            small = e / op
+            p = big if zi >= 0.0 else small
+            q = small if zi >= 0.0 else big
+            h_pos = (zi if zi > 0.0 else 0.0) + l1 + eps * p
+            h_neg = (-zi if zi < 0.0 else 0.0) + l1 + eps * q
+            if eps < 0.0:
+                series = _poly_series(e if e <= 0.1 else 0.0, eps)
+                h_pos = series if zi <= _LOG_TENTH else h_pos
+                h_neg = series if -zi <= _LOG_TENTH else h_neg
+            val = (0.0 if yi == 0.0 else yi * h_neg) + (0.0 if yi == 1.0 else (1.0 - yi) * h_pos)
+            gr = (1.0 - yi) * (p * (p + (1.0 + eps) * q)) - yi * (q * (q + (1.0 + eps) * p))
+            he = (p * q) * (
+                yi * ((1.0 - eps) * q + (1.0 + eps) * p)
+                + (1.0 - yi) * ((1.0 - eps) * p + (1.0 + eps) * q)
+            )
             if weighted:
                 wi = np.float64(w[i])
                 val *= wi

@@ -78,6 +78,7 @@ class VarifocalLoss(_BinaryLoss):
 
     name: ClassVar[str] = "varifocal"
     supports_positives: ClassVar[bool] = True
+    kernel: ClassVar[str | None] = "varifocal"
     examples: ClassVar[tuple[dict[str, Any], ...]] = ({"alpha": 0.25, "gamma": 0.5},)
     alpha: float = param(0.75, low=0.0, doc="Weight of the negatives (q = 0).")
     gamma: float = param(2.0, low=0.0, doc="Focusing parameter of the negatives.")
@@ -91,6 +92,9 @@ class VarifocalLoss(_BinaryLoss):
     def hessian_sign(self) -> Any:
         """ "indefinite" for gamma > 0 (hard negatives), else "positive"."""
         return "positive" if self.gamma == 0 else "indefinite"
+
+    def _kernel_args(self) -> tuple[float, float]:
+        return self.alpha, self.gamma
 
     def _positives(self, y: Array, z: Array, xp: Any) -> Array:
         return _positive_indicator(y, z, xp)
@@ -216,8 +220,12 @@ class Poly1Loss(_BinaryLoss):
     """
 
     name: ClassVar[str] = "poly1"
+    kernel: ClassVar[str | None] = "poly1"
     examples: ClassVar[tuple[dict[str, Any], ...]] = ({"epsilon": -1.0}, {"epsilon": 2.0})
     epsilon: float = param(1.0, doc="Weight of the (1 - p_t) term.")
+
+    def _kernel_args(self) -> tuple[float, float]:
+        return self.epsilon, 0.0
 
     @property
     def convex(self) -> bool:
