@@ -226,3 +226,40 @@ def test_labels_broadcast_as_in_optax() -> None:
     # logits never broadcast to the labels: (N, 1) logits against (N,) labels is an error
     with pytest.raises(ValueError, match="broadcast"):
         lj.focal(z[:, :1], y_col[:, 0])
+
+
+@pytest.mark.parametrize("target", ["index", "proba"])
+def test_softmax_focal_gamma_may_be_traced(target: str) -> None:
+    case = make_case(losslab.get_loss("softmax_focal"), n=15, seed=13, target=target)
+    z, y = jnp.asarray(case.z * 3), jnp.asarray(case.y)
+    alpha = (0.2, 0.3, 0.5)
+
+    def f(zz: Any, g: Any) -> Any:
+        return lj.softmax_focal(zz, y, gamma=g, alpha=alpha, reduction="sum")
+
+    for gamma in (0.0, 0.5, 2.0):
+        core = losslab.get_loss("softmax_focal", gamma=gamma, alpha=alpha)
+        np.testing.assert_allclose(
+            jax.jit(f)(z, gamma),
+            _core_sum("softmax_focal", y, z, gamma=gamma, alpha=alpha),
+            rtol=1e-12,
+        )
+        np.testing.assert_allclose(
+            jax.jit(jax.grad(f))(z, gamma),
+            core.gradient(np.asarray(y), np.asarray(z)),
+            rtol=1e-11,
+            atol=1e-14,
+        )
+        # the Hessian with a traced gamma equals the one with a concrete gamma
+        h_traced = jax.jit(jax.hessian(f))(z, gamma)
+        h_concrete = jax.hessian(
+            lambda zz, g=gamma: lj.softmax_focal(zz, y, gamma=g, alpha=alpha, reduction="sum")
+        )(z)
+        np.testing.assert_allclose(h_traced, h_concrete, rtol=1e-9, atol=1e-12)
+    d = jax.grad(f, argnums=1)(z, 1.0)
+    h = 1e-6
+    fd = (
+        _core_sum("softmax_focal", y, z, gamma=1.0 + h, alpha=alpha)
+        - _core_sum("softmax_focal", y, z, gamma=1.0 - h, alpha=alpha)
+    ) / (2 * h)
+    np.testing.assert_allclose(d, fd, rtol=1e-7)

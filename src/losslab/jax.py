@@ -65,8 +65,8 @@ def _split(loss: Loss) -> tuple[tuple[tuple[str, Any], ...], tuple[str, ...], tu
 def _compute(loss: Loss, z: Any, y: Any, k: int, traced: bool) -> Any:
     """Output ``k`` (0 value, 1 gradient, 2 Hessian) of ``loss`` in ``z``.
 
-    The core's methods (``validate=False``), except focal and poly-1 focal losses with traced
-    hyperparameters, whose core formulas pick a branch from ``gamma``.
+    The core's methods (``validate=False``), except focal, poly-1 focal and softmax focal
+    losses with traced hyperparameters, whose core formulas pick a branch from ``gamma``.
     """
     if traced and isinstance(loss, FocalLoss) and type(loss).name in ("focal", "poly1_focal"):
         dtype = z.dtype if z.dtype in (jnp.float32, jnp.float64) else jnp.float32
@@ -74,8 +74,52 @@ def _compute(loss: Loss, z: Any, y: Any, k: int, traced: bool) -> Any:
         zz, yy = z.astype(dtype), y.astype(dtype)
         out = focal_branchless(yy, zz, loss.gamma, loss.alpha, _NEED[k], xp=jnp, epsilon=eps)[k]
         return out.astype(z.dtype)
+    if traced and type(loss).name == "softmax_focal" and k < 2:
+        return _softmax_focal(loss, z, y, k)
     method = (loss.loss, loss.gradient, loss.hessian)[k]
     return method(y, z, validate=False)
+
+
+def _softmax_focal(loss: Any, z: Any, y: Any, k: int) -> Any:
+    """Softmax focal loss (k = 0, per row) or its gradient (k = 1) with a traced ``gamma``.
+
+    From ``log p = log_softmax(z)``, ``l = -log p`` and ``q = 1 - p = -expm1(log p)`` per
+    class: ``FL_c = at_c q_c^gamma l_c`` and ``D_c = dFL_c/d(log p_c) = -at_c q_c^gamma
+    (gamma p_c (l_c / q_c) + 1)``; value ``sum_c w_c FL_c`` and gradient
+    ``w D - p sum_c w_c D_c`` with ``w`` the one-hot target or the target probabilities. Where
+    ``q`` rounds to 0 the limits are used (``FL = 0``; ``D = -at`` for gamma = 0, else 0), each
+    branch fed safe values, so autodiff (the Hessian-vector product) stays finite.
+    """
+    dtype = z.dtype if z.dtype in (jnp.float32, jnp.float64) else jnp.float32
+    zz = z.astype(dtype)
+    n_classes = zz.shape[1]
+    nan0 = None
+    if y.ndim == 1:
+        if jnp.issubdtype(y.dtype, jnp.floating):
+            nan0 = 0.0 * y.astype(dtype)  # a NaN index makes its row NaN
+        w = (jnp.arange(n_classes)[None, :] == y[:, None]).astype(dtype)
+    else:
+        w = y.astype(dtype)
+    at = 1.0 if loss.alpha is None else jnp.asarray(loss.alpha, dtype=dtype)[None, :]
+    gamma = loss.gamma
+    lp = jax.nn.log_softmax(zz, axis=1)
+    q = -jnp.expm1(lp)
+    pos = q > 0
+    q_safe = jnp.where(pos, q, 1.0)
+    qg = jnp.power(q_safe, gamma)
+    ell = -lp
+    if k == 0:
+        out = jnp.sum(w * jnp.where(pos, at * qg * ell, 0.0), axis=1)
+        if nan0 is not None:
+            out = out + nan0
+    else:
+        slope = -at * qg * (gamma * jnp.exp(lp) * (ell / q_safe) + 1.0)
+        limit = -at * jnp.where(gamma == 0, 1.0, 0.0) * jnp.ones_like(q)
+        wd = w * jnp.where(pos, slope, limit)
+        out = wd - jnp.exp(lp) * jnp.sum(wd, axis=1, keepdims=True)
+        if nan0 is not None:
+            out = out + nan0[:, None]
+    return out.astype(z.dtype)
 
 
 @functools.cache
