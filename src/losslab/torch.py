@@ -210,11 +210,12 @@ class _Value(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, v_out: torch.Tensor) -> tuple[None, None, torch.Tensor]:
         y, z = ctx.saved_tensors
-        if torch.compiler.is_compiling():
-            # Traced backward (torch.compile has no double backward): one fused expression.
-            return None, None, v_out * _elementwise(ctx.loss, y, z, 1)
-        grad: torch.Tensor = _Gradient.apply(ctx.loss, y, z)  # type: ignore[no-untyped-call]
-        return None, None, v_out * grad
+        if torch.is_grad_enabled() and not torch.compiler.is_compiling():
+            # create_graph=True: a gradient whose own backward applies the Hessian.
+            grad: torch.Tensor = _Gradient.apply(ctx.loss, y, z)  # type: ignore[no-untyped-call]
+            return None, None, v_out * grad
+        # A plain backward (and traced code: torch.compile has no double backward).
+        return None, None, v_out * _elementwise(ctx.loss, y, z, 1)
 
 
 # ---------------------------------------------------------------------------------------------
