@@ -20,11 +20,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
+pytest.importorskip("dask")
+pytest.importorskip("lightgbm")
+pytest.importorskip("xgboost")
+pytest.importorskip("distributed")
+
 import dask.array as da
 import lightgbm
 import lightgbm.dask
 import numpy as np
-import pytest
 import xgboost
 import xgboost.dask
 from distributed import Client, LocalCluster

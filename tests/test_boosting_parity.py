@@ -13,9 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
+pytest.importorskip("lightgbm")
+pytest.importorskip("xgboost")
+
 import lightgbm
 import numpy as np
-import pytest
 import xgboost
 
 import losslab

@@ -9,9 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+pytest.importorskip("lightgbm")
+pytest.importorskip("xgboost")
+
 import lightgbm
 import numpy as np
-import pytest
 import xgboost
 
 import losslab

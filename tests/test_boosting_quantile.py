@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+pytest.importorskip("lightgbm")
+pytest.importorskip("xgboost")
+pytest.importorskip("sklearn")
+
 import lightgbm
 import numpy as np
-import pytest
 import xgboost
 from sklearn.datasets import load_diabetes
 from sklearn.model_selection import train_test_split

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+pytest.importorskip("lightgbm")
+pytest.importorskip("sklearn")
+
 import lightgbm
 import numpy as np
-import pytest
 from sklearn.base import clone
 from sklearn.metrics import log_loss
 from sklearn.model_selection import GridSearchCV

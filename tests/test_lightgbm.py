@@ -8,6 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+pytest.importorskip("sklearn")
+pytest.importorskip("lightgbm")
+
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import losslab.lightgbm as ll

@@ -13,6 +13,9 @@ from typing import Any
 import array_api_compat
 import numpy as np
 import pytest
+
+pytest.importorskip("hypothesis")
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

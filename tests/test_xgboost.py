@@ -6,6 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
+pytest.importorskip("sklearn")
+pytest.importorskip("xgboost")
+
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import losslab.xgboost as lx
