@@ -73,6 +73,7 @@ from losslab.losses import POLICY_NAMES, HessianPolicy, Loss, get_loss
 
 __all__ = [
     "OWN_PARAMS",
+    "POISSON_STEP_CAP",
     "POLICY_NAMES",
     "BoostingObjective",
     "FitPlan",
@@ -100,6 +101,7 @@ __all__ = [
     "proba_from_margin",
     "resolve_loss",
     "resolve_policy",
+    "step_cap",
     "summarise_labels",
 ]
 
@@ -126,6 +128,33 @@ def check_policy(policy: HessianPolicy, loss: Loss) -> None:
 def is_focal_like(loss: Loss) -> bool:
     """True for the focal losses whose exact Hessian can be negative (gamma > 0)."""
     return loss.hessian_sign == "indefinite"
+
+
+POISSON_STEP_CAP = 0.7
+"""XGBoost's ``max_delta_step`` default for ``count:poisson`` (a leaf moves the log of the
+prediction by at most this much per round, before the learning rate)."""
+
+
+def step_cap(loss: Loss) -> float | None:
+    """The default ``max_delta_step`` of the estimators for ``loss``, or None (no cap).
+
+    :data:`POISSON_STEP_CAP` (0.7, XGBoost's ``count:poisson`` default) for a loss on the log
+    link whose Newton step ``-g / h`` overshoots without bound when the prediction is far below
+    the target: at ``y = 1``, ``z = -30`` the step of half Poisson is ``e^30`` (``h = e^z``
+    vanishes while ``g -> -y``), that of Tweedie ``1 < p < 2`` about ``1 / (p - 1)`` (capped
+    when it exceeds 60, twice the distance to the target, i.e. p < 1.017), that of half Gamma
+    about 1 (not capped). Without the cap one leaf of a few positive counts among
+    predictions near 0 sends the log-prediction to 1e20 and beyond (XGBoost and LightGBM with
+    their default parameters, ``docs/boosting.md``); the libraries' own Poisson objectives
+    cap XGBoost's leaves at 0.7 and double their Hessians (``e^(z + 0.7)``).
+    """
+    if loss.link.name != "log":
+        return None
+    y, z = np.array([1.0]), np.array([-30.0])
+    g, h = (float(np.asarray(a)[0]) for a in loss.gradient_hessian(y, z))
+    if h > 0 and -g / h > 60.0:
+        return POISSON_STEP_CAP
+    return None
 
 
 def default_policy(loss: Loss) -> HessianPolicy:

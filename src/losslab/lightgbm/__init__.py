@@ -65,6 +65,7 @@ from losslab._boosting import (
     not_fitted,
     plan_from_attributes,
     proba_from_margin,
+    step_cap,
 )
 from losslab.losses import Loss
 
@@ -302,7 +303,8 @@ class _LGBMLossMixin(SklearnLossMixin):
         workers' estimators), LightGBM's parameters only, with losslab's defaults filled in:
 
         * ``min_child_weight`` / ``max_delta_step`` left at None: :data:`FOCAL_DEFAULTS` for
-          focal losses, LightGBM's 1e-3 / 0 otherwise;
+          focal losses, ``max_delta_step`` :func:`losslab._boosting.step_cap` (0.7) for half
+          Poisson, LightGBM's 1e-3 / 0 otherwise;
         * ``feature_pre_filter=False`` unless set: with a callable objective LightGBM aborts
           ("num_features() > 0") when the pre-filter drops every feature;
         * ``metric="None"`` unless set (the loss is the default ``eval_metric``);
@@ -315,7 +317,8 @@ class _LGBMLossMixin(SklearnLossMixin):
         if not self.__dict__.get("_losslab_hide_params"):
             return params
         plan: FitPlan | None = self.__dict__.get("_losslab_plan")
-        focal = is_focal_like(self._losslab_loss() if plan is None else plan.loss)
+        loss = self._losslab_loss() if plan is None else plan.loss
+        focal, cap = is_focal_like(loss), step_cap(loss)
         for key in [k for k in params if is_own_param(k)]:
             del params[key]
         for key in ("min_child_weight", "max_delta_step"):
@@ -325,6 +328,8 @@ class _LGBMLossMixin(SklearnLossMixin):
                     params[key] = FOCAL_DEFAULTS[key]
                 elif key == "min_child_weight":
                     params[key] = _LGBM_DEFAULT_MIN_CHILD_WEIGHT
+                elif cap is not None:  # XGBoost count:poisson's leaf cap (Poisson's Newton step)
+                    params[key] = cap
         params.setdefault("feature_pre_filter", False)
         if not any(a in params for a in _METRIC_ALIASES):
             params["metric"] = "None"
@@ -533,7 +538,9 @@ class LGBMRegressor(_LGBMLossMixin, lightgbm.LGBMRegressor):  # type: ignore[mis
     min_child_weight : float or None, default None
         None means LightGBM's 1e-3.
     **kwargs
-        Every other ``lightgbm.LGBMRegressor`` parameter except ``objective``.
+        Every other ``lightgbm.LGBMRegressor`` parameter except ``objective``. For half
+        Poisson (and Tweedie with power below 1.017) ``max_delta_step`` defaults to 0.7, the
+        leaf cap of XGBoost's ``count:poisson`` (the exact Newton step diverges without it).
 
     ``predict`` returns raw scores, the init score folded into the first trees (identity
     link); saving and loading as for :class:`LGBMClassifier`.

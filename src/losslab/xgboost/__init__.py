@@ -62,6 +62,7 @@ from losslab._boosting import (
     not_fitted,
     plan_from_attributes,
     proba_from_margin,
+    step_cap,
 )
 from losslab.losses import Loss
 
@@ -213,10 +214,14 @@ class _XGBLossMixin(SklearnLossMixin):
         for key in [k for k in params if is_own_param(k)]:
             del params[key]
         plan: FitPlan | None = self.__dict__.get("_losslab_plan")
-        if is_focal_like(self._losslab_loss() if plan is None else plan.loss):
+        loss = self._losslab_loss() if plan is None else plan.loss
+        if is_focal_like(loss):
             for key, value in FOCAL_DEFAULTS.items():
                 if params.get(key) is None:
                     params[key] = value
+        cap = step_cap(loss)
+        if cap is not None and params.get("max_delta_step") is None:
+            params["max_delta_step"] = cap  # count:poisson's leaf cap (Poisson's Newton step)
         if plan is not None and not plan.continued:  # a previous model keeps its own
             params["base_score"] = base_score(plan)
             if plan.route is not None and plan.route[1] is not None:
@@ -406,6 +411,8 @@ class XGBRegressor(_XGBLossMixin, xgboost.XGBRegressor):
         for them is used as asked, with a warning that it trains slowly.
     **kwargs
         Every ``xgboost.XGBRegressor`` parameter except ``objective`` and ``base_score``.
+        For half Poisson (and Tweedie with power below 1.017) ``max_delta_step`` defaults to
+        0.7, as for ``count:poisson`` (the exact Newton step diverges without it).
 
     ``predict`` returns trees + init score (the weighted mean, median, quantile, ... of y,
     stored in the model as ``base_score``). ``save_model`` / :meth:`load_model` as for
