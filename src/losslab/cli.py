@@ -749,7 +749,8 @@ def _positives_losses() -> str:
 @click.option(
     "--proba",
     is_flag=True,
-    help="--pred holds probabilities P(y = 1): uses loss_from_proba (log_loss, focal).",
+    help="--pred holds probabilities P(y = 1): uses the loss's loss_from_proba (losslab list "
+    "marks the losses that have it).",
 )
 @click.option(
     "--clip",
@@ -831,7 +832,10 @@ def eval_(
     if loss.kind == "multiclass":
         raise _fail(f"{loss_name} is a multiclass loss; eval takes one prediction column")
     if proba and not hasattr(loss, "loss_from_proba"):
-        raise _fail(f"--proba needs a loss with loss_from_proba (log_loss, focal), not {loss_name}")
+        with_proba = ", ".join(
+            sorted(n for n, c in losslab.LOSSES.items() if hasattr(c, "loss_from_proba"))
+        )
+        raise _fail(f"--proba needs a loss with loss_from_proba ({with_proba}), not {loss_name}")
     if clip is not None and not proba:
         raise _fail("--clip only applies with --proba")
     if reduction == "positives" and not loss.supports_positives:
