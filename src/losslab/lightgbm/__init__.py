@@ -528,7 +528,7 @@ class LGBMRegressor(_LGBMLossMixin, lightgbm.LGBMRegressor):  # type: ignore[mis
     Parameters
     ----------
     loss : Loss, str or None, default None
-        A regression loss (identity link); None is ``half_squared_error``.
+        A regression loss (identity or log link); None is ``half_squared_error``.
     hessian : str, HessianPolicy or None, default None
         Hessian policy. None: the loss's default (``floor`` at 1 for Huber, ``constant`` for
         pseudo-Huber and log-cosh, ``exact`` otherwise), and for absolute error and pinball

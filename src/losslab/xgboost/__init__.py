@@ -401,8 +401,9 @@ class XGBRegressor(_XGBLossMixin, xgboost.XGBRegressor):
     Parameters
     ----------
     loss : Loss, str or None, default None
-        A regression loss (identity link): ``half_squared_error`` (None), ``squared_error``,
-        ``absolute_error``, ``huber``, ``pseudo_huber``, ``log_cosh``, ``pinball``.
+        A regression loss: on the identity link ``half_squared_error`` (None),
+        ``squared_error``, ``absolute_error``, ``huber``, ``pseudo_huber``, ``log_cosh``,
+        ``pinball``; on the log link ``half_poisson``, ``half_gamma``, ``half_tweedie``.
     hessian : str, HessianPolicy or None, default None
         Hessian policy. None: the loss's default (``floor`` at 1 for Huber, ``constant`` for
         pseudo-Huber and log-cosh, ``exact`` otherwise), and for absolute error and pinball
