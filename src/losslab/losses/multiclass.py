@@ -142,14 +142,14 @@ def _log_softmax_parts(z: Array, xp: Any) -> tuple[Array, Array, Array]:
 
 
 def _shifted(z: Array, m: Array, xp: Any) -> Array:
-    """``z - m`` with 0 where ``z == m`` (infinite ties included): never ``inf - inf``.
+    """``z - m`` with 0 where ``z == m`` is infinite: never ``inf - inf``.
 
     ``m`` is the row maximum (or the maximum of the other classes), so a ``+inf`` logit is
     always tied with it and a ``-inf`` logit below a finite maximum gives ``-inf``
     (``exp`` of it is 0). A row whose logits are all ``-inf`` becomes the uniform limit of equal
     logits; NaN propagates.
     """
-    same = z == m
+    same = (z == m) & xp.isinf(m)  # finite ties keep z - m, so autodiff sees both
     return xp.where(same, 0.0, z) - xp.where(same, 0.0, m)
 
 
@@ -176,9 +176,9 @@ def _margin(z: Array, mask: Array, xp: Any) -> tuple[Array, Array, Array]:
     t = xp.exp(xp.where(mask, -math.inf, _shifted(z, m, xp)))
     s_ex = xp.sum(xp.where(is_max, 0.0, t), axis=1, keepdims=True)
     total = 1.0 + s_ex
-    # x_t = z_c - (m + log1p(S)); where z_c and m are tied (both +inf, say) it is -log1p(S)
+    # x_t = z_c - (m + log1p(S)); where z_c and m are the same infinity it is -log1p(S)
     m1, l1 = m[:, 0], xp.log1p(s_ex[:, 0])
-    tie = zc == m1
+    tie = (zc == m1) & xp.isinf(m1)
     xt = xp.where(tie, 0.0, zc) - (xp.where(tie, 0.0, m1) + l1)
     r = t / total
     one_minus_r = xp.where(is_max, s_ex / total, 1.0 - r)
