@@ -27,7 +27,17 @@ from losslab.losses._params import Param, declared
 from losslab.losses._policy import HessianPolicy
 from losslab.losses._reduce import Reduction, check_reduction, reduce
 
-__all__ = ["REGISTRY", "HessianSign", "Kind", "Loss", "Need", "Reduction", "register"]
+__all__ = [
+    "REGISTRY",
+    "Focused",
+    "HessianSign",
+    "Kind",
+    "Loss",
+    "Need",
+    "NonConvex",
+    "Reduction",
+    "register",
+]
 
 Need = tuple[bool, bool, bool]
 """Which of (value, gradient, Hessian) a computation must return."""
@@ -574,6 +584,39 @@ class Loss:
 
     def _intercept_raw_placeholder(self, y: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         return np.zeros(y.shape, dtype=np.float64)
+
+
+class Focused:
+    """Mixin of the losses with a focusing power ``gamma`` (focal, softmax focal, varifocal):
+    convex, with a positive Hessian, only at ``gamma = 0``; for ``gamma > 0`` the exact Hessian
+    is negative for hard examples ("indefinite")."""
+
+    gamma: float
+
+    @property
+    def convex(self) -> bool:
+        """Convex only for gamma = 0."""
+        return self.gamma == 0
+
+    @property
+    def hessian_sign(self) -> HessianSign:
+        """ "positive" for gamma = 0, else "indefinite" (negative for hard examples)."""
+        return "positive" if self.gamma == 0 else "indefinite"
+
+
+class NonConvex:
+    """Mixin of the losses that are not convex for any hyperparameters in general (quality
+    focal, poly-1 focal, asymmetric): ``convex`` False, ``hessian_sign`` "indefinite"."""
+
+    @property
+    def convex(self) -> bool:
+        """Not convex in general."""
+        return False
+
+    @property
+    def hessian_sign(self) -> HessianSign:
+        """ "indefinite": negative somewhere (hard examples)."""
+        return "indefinite"
 
 
 REGISTRY: dict[str, type[Loss]] = {}

@@ -17,7 +17,7 @@ from losslab import _validate
 from losslab._array_api import Array, concrete_bool, is_lazy_namespace
 from losslab._numerics import SigmoidParts, focal_margin, times
 from losslab.links import LogitLink
-from losslab.losses._base import Loss, Need, Results, register
+from losslab.losses._base import Focused, Loss, Need, Results, register
 from losslab.losses._intercept import LOGIT_BOUND, bisect_increasing
 from losslab.losses._params import param
 
@@ -213,7 +213,7 @@ class LogLoss(_BinaryLoss):
 
 @register
 @dataclass(frozen=True)
-class FocalLoss(_BinaryLoss):
+class FocalLoss(Focused, _BinaryLoss):
     """Sigmoid focal loss (Lin et al. 2017, "Focal Loss for Dense Object Detection", Eq. 5).
 
     ``FL = -alpha_t (1 - p_t)^gamma log(p_t)`` with ``p = sigmoid(z)``,
@@ -261,16 +261,6 @@ class FocalLoss(_BinaryLoss):
 
     def _kernel_args(self) -> tuple[float, float]:
         return self.gamma, -1.0 if self.alpha is None else self.alpha
-
-    @property
-    def convex(self) -> bool:
-        """Convex only for gamma = 0 (alpha-balanced log loss)."""
-        return self.gamma == 0
-
-    @property
-    def hessian_sign(self) -> Any:
-        """ "positive" for gamma = 0, else "indefinite" (negative for hard examples)."""
-        return "positive" if self.gamma == 0 else "indefinite"
 
     def _positives(self, y: Array, z: Array, xp: Any) -> Array:
         return y

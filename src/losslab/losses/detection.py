@@ -18,7 +18,7 @@ import numpy as np
 
 from losslab._array_api import Array
 from losslab._numerics import SigmoidParts, focal_margin, times
-from losslab.losses._base import Need, Results, register
+from losslab.losses._base import Focused, Need, NonConvex, Results, register
 from losslab.losses._params import param
 from losslab.losses.binary import FocalLoss, _BinaryLoss
 
@@ -54,7 +54,7 @@ def _positive_indicator(y: Array, z: Array, xp: Any) -> Array:
 
 @register
 @dataclass(frozen=True)
-class VarifocalLoss(_BinaryLoss):
+class VarifocalLoss(Focused, _BinaryLoss):
     """Varifocal loss (Zhang et al. 2021, VarifocalNet), as mmdet's ``VarifocalLoss(
     use_sigmoid=True, iou_weighted=True)``.
 
@@ -83,16 +83,6 @@ class VarifocalLoss(_BinaryLoss):
     alpha: float = param(0.75, low=0.0, doc="Weight of the negatives (q = 0).")
     gamma: float = param(2.0, low=0.0, doc="Focusing parameter of the negatives.")
 
-    @property
-    def convex(self) -> bool:
-        """Convex only for gamma = 0."""
-        return self.gamma == 0
-
-    @property
-    def hessian_sign(self) -> Any:
-        """ "indefinite" for gamma > 0 (hard negatives), else "positive"."""
-        return "positive" if self.gamma == 0 else "indefinite"
-
     def _kernel_args(self) -> tuple[float, float]:
         return self.alpha, self.gamma
 
@@ -119,7 +109,7 @@ class VarifocalLoss(_BinaryLoss):
 
 @register
 @dataclass(frozen=True)
-class QualityFocalLoss(_BinaryLoss):
+class QualityFocalLoss(NonConvex, _BinaryLoss):
     """Quality Focal loss (Li et al. 2020, Generalized Focal Loss): ``|y - p|^beta CE(y, z)``.
 
     ``y`` in [0, 1] is the quality (IoU) target of the anchor, 0 for the background. With
@@ -144,16 +134,6 @@ class QualityFocalLoss(_BinaryLoss):
     supports_positives: ClassVar[bool] = True
     examples: ClassVar[tuple[dict[str, Any], ...]] = ({"beta": 1.0}, {"beta": 3.0})
     beta: float = param(2.0, low=1.0, doc="Exponent of the quality gap |y - p|.")
-
-    @property
-    def convex(self) -> bool:
-        """Not convex in z."""
-        return False
-
-    @property
-    def hessian_sign(self) -> Any:
-        """ "indefinite": negative for hard examples."""
-        return "indefinite"
 
     def _positives(self, y: Array, z: Array, xp: Any) -> Array:
         return _positive_indicator(y, z, xp)
@@ -266,7 +246,7 @@ class Poly1Loss(_BinaryLoss):
 
 @register
 @dataclass(frozen=True)
-class Poly1FocalLoss(FocalLoss):
+class Poly1FocalLoss(NonConvex, FocalLoss):
     """Poly-1 focal loss (Leng et al. 2022): ``FL + eps m^(gamma+1)``, ``m = 1 - p_t``.
 
     ``FL`` is exactly :class:`FocalLoss` (``alpha_t CE m^gamma``); ``alpha_t`` multiplies FL
@@ -297,16 +277,6 @@ class Poly1FocalLoss(FocalLoss):
         {"gamma": 0.5, "alpha": None, "epsilon": -1.0},
     )
     epsilon: float = param(1.0, doc="Weight of the (1 - p_t)^(gamma+1) term.")
-
-    @property
-    def convex(self) -> bool:
-        """Not convex in general."""
-        return False
-
-    @property
-    def hessian_sign(self) -> Any:
-        """ "indefinite" (focal's hard examples)."""
-        return "indefinite"
 
     def _hard(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
         gamma, eps = self.gamma, self.epsilon
@@ -355,7 +325,7 @@ class Poly1FocalLoss(FocalLoss):
 
 @register
 @dataclass(frozen=True)
-class AsymmetricLoss(_BinaryLoss):
+class AsymmetricLoss(NonConvex, _BinaryLoss):
     """Asymmetric loss (Ridnik et al. 2021, ASL) for multi-label classification.
 
     ``L = y (1 - p)^gamma_pos softplus(-z) + (1 - y) p_m^gamma_neg (-log(1 - p_m))`` with the
@@ -388,16 +358,6 @@ class AsymmetricLoss(_BinaryLoss):
     clip: float = param(
         0.05, low=0.0, high=1.0, high_inclusive=False, doc="Probability shift of the negatives."
     )
-
-    @property
-    def convex(self) -> bool:
-        """Not convex in general."""
-        return False
-
-    @property
-    def hessian_sign(self) -> Any:
-        """ "indefinite": the focused negative part curves down for hard negatives."""
-        return "indefinite"
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
         vp, gp, hp = focal_margin(z, self.gamma_pos, 1.0, need, xp)

@@ -23,7 +23,7 @@ from losslab import _validate
 from losslab._array_api import Array, concrete_bool
 from losslab._numerics import SigmoidParts, focal_margin, times
 from losslab.links import SoftmaxLink
-from losslab.losses._base import Loss, Need, Results, register
+from losslab.losses._base import Focused, Loss, Need, Results, register
 from losslab.losses._params import param
 
 __all__ = ["SoftmaxCrossEntropy", "SoftmaxFocalLoss", "SoftmaxPoly1Loss"]
@@ -234,7 +234,7 @@ class SoftmaxCrossEntropy(_SoftmaxLoss):
 
 @register
 @dataclass(frozen=True)
-class SoftmaxFocalLoss(_SoftmaxLoss):
+class SoftmaxFocalLoss(Focused, _SoftmaxLoss):
     """Softmax focal loss: ``FL = -alpha_c (1 - p_c)^gamma log p_c`` with ``p = softmax(z)``.
 
     Equal to the binary focal loss of the margin ``x_t = z_c - logsumexp(z_{-c})`` (a positive
@@ -270,16 +270,6 @@ class SoftmaxFocalLoss(_SoftmaxLoss):
     background_class: int | None = param(
         None, kind="optional_index", doc='The class that is not a "positive".'
     )
-
-    @property
-    def convex(self) -> bool:
-        """Convex only for gamma = 0."""
-        return self.gamma == 0
-
-    @property
-    def hessian_sign(self) -> Any:
-        """ "positive" for gamma = 0, else "indefinite"."""
-        return "positive" if self.gamma == 0 else "indefinite"
 
     def _check_target_values(self, y: Array, z: Array, xp: Any) -> None:
         super()._check_target_values(y, z, xp)
