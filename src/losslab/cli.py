@@ -1,16 +1,20 @@
 """The ``losslab`` command: ``report``, ``plot``, ``eval``, ``list`` and ``bench``.
 
 Every user error (missing file or column, unparsable value, label or probability outside the
-domain, NaN row, bad loss parameter, malformed or truncated file) ends with one ``Error: ...``
-line and exit code 1, and no half-written output file is left behind (outputs go to a
-temporary file that is renamed). Loss parameters are options (``--gamma 2``) given before or
-after the loss name; they are converted by the loss's declared parameters, so nothing here
-knows a particular loss. ``eval`` reads its files through :mod:`losslab._io` (pyarrow).
-Needs the ``lab`` extra (click, matplotlib, scipy, tqdm, pyarrow).
+domain, NaN row, bad loss parameter, malformed or truncated file) and every failure of the
+system (disk full, permission denied, read-only folder) ends with one ``Error: ...`` line and
+exit code 1. Outputs are written atomically through :mod:`losslab._atomic` (a temporary
+sibling renamed into place; the report folder swapped in whole), temporaries are removed on
+SIGINT / SIGTERM (exit 128 + the signal number) and on any exception, and a target that is an
+input, a device, a pipe or a directory is refused. Loss parameters are options
+(``--gamma 2``) given before or after the loss name; they are converted by the loss's declared
+parameters, so nothing here knows a particular loss. ``eval`` reads its files through
+:mod:`losslab._io` (pyarrow). Needs the ``lab`` extra (click, matplotlib, scipy, tqdm, pyarrow).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import difflib
@@ -20,7 +24,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -31,6 +34,7 @@ import click
 import numpy as np
 
 import losslab
+from losslab import _atomic
 
 __all__ = ["cli", "main"]
 
@@ -151,19 +155,74 @@ def _loss_title(name: str, loss: Any) -> str:
     return f"{name}({inner})"
 
 
-def _atomic_output(path: Path, data: bytes) -> None:
-    from losslab.lab._common import atomic_write_bytes
+def _os_message(exc: OSError, fallback: object = None) -> str:
+    """``PATH: strerror`` of a file-system error (the path it names, else ``fallback``)."""
+    where = exc.filename if exc.filename is not None else fallback
+    what = exc.strerror or str(exc)
+    return f"{where}: {what}" if where is not None else what
+
+
+def _checked(check: Callable[..., Path], path: Path, **kwargs: Any) -> Path:
+    """``check(path, **kwargs)`` (an :mod:`losslab._atomic` target check) with its refusal as
+    one ``Error:`` line."""
+    try:
+        return check(path, **kwargs)
+    except _atomic.OutputError as exc:
+        raise _fail(str(exc)) from None
+
+
+class _Signalled(click.ClickException):
+    """The one-line error of a run stopped by SIGINT / SIGTERM; exit code 128 + the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(
+            f"interrupted by {signal_name(signum)}; temporary files removed, existing outputs "
+            "left as they were"
+        )
+        self.exit_code = 128 + signum  # type: ignore[misc]  # click declares a class default
+
+
+class _Group(click.Group):
+    """The command group: every command runs under :func:`losslab._atomic.signals_cleanup`,
+    and every failure that is not already a one-line error (a file-system error, a decoding
+    error, a bug) becomes one: ``Error: ...`` and exit 1, without a traceback
+    (``LOSSLAB_DEBUG=1`` shows it). SIGINT / SIGTERM exit with 128 + the signal number after
+    the temporaries are removed."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _atomic.signals_cleanup():
+            try:
+                return super().invoke(ctx)
+            except _atomic.Interrupted as exc:
+                raise _Signalled(exc.signum) from None
+            except (click.ClickException, click.exceptions.Exit, click.Abort):
+                raise
+            except OSError as exc:
+                raise _fail(_os_message(exc)) from None
+            except MemoryError:
+                raise _fail("out of memory (try a smaller --chunk-size)") from None
+            except Exception as exc:
+                if os.environ.get("LOSSLAB_DEBUG"):
+                    raise
+                raise _fail(
+                    f"{type(exc).__name__}: {exc} (set LOSSLAB_DEBUG=1 for the traceback)"
+                ) from None
+
+
+def signal_name(signum: int) -> str:
+    """``SIGTERM`` for 15."""
+    import signal
 
     try:
-        atomic_write_bytes(path, data)
-    except OSError as exc:
-        raise _fail(f"cannot write {path}: {exc.strerror or exc}") from None
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 # --------------------------------------------------------------------------------------------
 # the group
 # --------------------------------------------------------------------------------------------
-@click.group(context_settings=_CONTEXT)
+@click.group(cls=_Group, context_settings=_CONTEXT)
 @click.version_option(
     version=getattr(losslab, "__version__", "unknown"), prog_name="losslab", message="%(version)s"
 )
@@ -195,10 +254,11 @@ _EXPERIMENT_NAMES = ("logits", "regression", "focal")
 @click.option(
     "--out",
     "out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=Path("losslab-report"),
     show_default=True,
-    help="Output folder (index.html, results.json, figures/).",
+    help="Output folder (index.html, results.json, figures/): a new or empty folder or a "
+    "previous report, replaced as a whole when the new one is complete.",
 )
 @click.option("--quick", is_flag=True, help="Small sizes: under a minute (for tests and CI).")
 @click.option(
@@ -219,19 +279,28 @@ def report(
     """Run the lab's experiments and write OUT/index.html, OUT/results.json and the figures.
 
     The default size finishes in a few minutes on two cores. The verdicts (held / partly /
-    failed) are computed from the numbers with the thresholds printed in the report.
+    failed) are computed from the numbers with the thresholds printed in the report. The
+    report is written to a hidden folder beside OUT and swapped into place only when complete:
+    an interrupted run leaves a previous report as it was.
     """
     if quick and full:
         raise _fail("--quick and --full exclude each other")
     mode = "quick" if quick else "full" if full else "default"
     from losslab.lab import run_report
 
+    target = _checked(_atomic.check_report_target, out)
+    tmp: Path | None = None
     try:
+        tmp = _atomic.new_temp_dir(target)
         res = run_report(
-            out, mode=mode, seed=seed, only=list(only) or None, progress=not no_progress
+            tmp, mode=mode, seed=seed, only=list(only) or None, progress=not no_progress
         )
+        _atomic.swap_dir_into_place(tmp, target)
     except OSError as exc:
         raise _fail(f"cannot write the report to {out}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            _atomic.discard(tmp)
     for name, e in res["experiments"].items():
         click.echo(f"{name:<12} {e['verdict']['summary']}  ({e['time_s']:.1f} s)")
     click.echo(
@@ -306,9 +375,9 @@ def list_(as_json: bool) -> None:
 @click.option(
     "--out",
     "out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
-    help="Output file, .png, .svg or .pdf [default: LOSS.png].",
+    help="Output file, .png, .svg or .pdf [default: LOSS.png]; written atomically.",
 )
 @click.option(
     "--range",
@@ -347,6 +416,7 @@ def plot(
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in {"png", "svg", "pdf"}:
         raise _fail(f"output must end in .png, .svg or .pdf, got {out.name!r}")
+    target = _checked(_atomic.check_file_target, out, option="--out")
     lo, hi = zrange if zrange is not None else (-6.0, 6.0)
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise _fail(f"--range needs two finite numbers LO HI, got {lo} {hi}")
@@ -373,7 +443,10 @@ def plot(
     fig.tight_layout()
     fig.savefig(buf, format=fmt, dpi=110)
     plt.close(fig)
-    _atomic_output(out, buf.getvalue())
+    try:
+        _atomic.write_bytes(target, buf.getvalue())
+    except OSError as exc:
+        raise _fail(f"cannot write {out}: {exc.strerror or exc}") from None
     click.echo(f"wrote {out}")
 
 
@@ -670,21 +743,14 @@ def _finite(record: dict[str, Any]) -> dict[str, Any]:
 
 
 class _RowsOut:
-    """``--rows-out``: the per-row loss as CSV (file, row, line, loss), written to a temporary
-    file beside the target and renamed into place only when every input was read."""
+    """``--rows-out``: the per-row loss as CSV (file, row, line, loss) on ``fh``, the handle of
+    an :func:`losslab._atomic.atomic_file` (renamed into place only when every input was
+    read)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, fh: Any) -> None:
         import pyarrow as pa
         import pyarrow.csv as pa_csv
 
-        self.path = path
-        try:
-            fd, self.tmp = tempfile.mkstemp(
-                prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else "."
-            )
-        except OSError as exc:
-            raise _fail(f"cannot write {path}: {exc.strerror or exc}") from None
-        self.fh = os.fdopen(fd, "wb")
         self.schema = pa.schema(
             [
                 ("file", pa.string()),
@@ -694,7 +760,7 @@ class _RowsOut:
             ]
         )
         self.writer = pa_csv.CSVWriter(
-            self.fh, self.schema, write_options=pa_csv.WriteOptions(quoting_style="needed")
+            fh, self.schema, write_options=pa_csv.WriteOptions(quoting_style="needed")
         )
 
     def write(self, src: Any, batch: Any, values: np.ndarray[Any, Any]) -> None:
@@ -706,16 +772,9 @@ class _RowsOut:
         table = pa.table([files, pa.array(rows), line, pa.array(values)], schema=self.schema)
         self.writer.write_table(table)
 
-    def commit(self) -> None:
+    def close(self) -> None:
+        """Write what pyarrow still buffers (the file itself is committed by its owner)."""
         self.writer.close()
-        self.fh.close()
-        os.chmod(self.tmp, 0o644)
-        os.replace(self.tmp, self.path)
-
-    def discard(self) -> None:
-        if not self.fh.closed:
-            self.fh.close()
-        Path(self.tmp).unlink(missing_ok=True)
 
 
 def _positives_losses() -> str:
@@ -779,7 +838,7 @@ def _positives_losses() -> str:
 )
 @click.option(
     "--rows-out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
     help="Write the per-row loss to this CSV (file, row, line, loss).",
 )
@@ -849,6 +908,9 @@ def eval_(
         sources = _io.expand_inputs(files)
     except _io.InputError as exc:
         raise _fail(str(exc)) from None
+    if rows_out is not None:
+        inputs = [s.path for s in sources if s.path is not None]
+        rows_out = _checked(_atomic.check_file_target, rows_out, option="--rows-out", inputs=inputs)
     files_acc, groups = _run_eval(spec, sources, chunk_size, rows_out, no_progress)
     _print_summary(spec, files_acc, groups, as_json=as_json, as_csv=as_csv)
 
@@ -885,48 +947,54 @@ def _run_eval(
         from tqdm import tqdm
 
         bar = tqdm(unit=" rows", unit_scale=True, desc="losslab eval", file=sys.stderr)
-    writer = _RowsOut(rows_out) if rows_out is not None else None
     per_file: list[tuple[Any, _Acc]] = []
     groups = _Groups()
     # kernels as configured when LOSSLAB_USE_KERNELS says so; otherwise after the first rows
     kernels_after = None if "LOSSLAB_USE_KERNELS" in os.environ else _KERNEL_AFTER_ROWS
     seen = 0
     try:
-        for src in sources:
-            acc = _Acc()
-            for batch in _io.read_batches(src, spec.numeric, spec.by, spec.options, chunk_size):
-                if batch.size == 0:
-                    continue
-                _check_batch(spec, batch)
-                generic = (
-                    kernels_after is not None
-                    and seen < kernels_after
-                    and _KERNELS_MODULE not in sys.modules  # not loaded yet: the cost is ahead
-                )
-                with losslab.config_context(use_kernels=False) if generic else nullcontext():
-                    values = _batch_values(spec, batch)
-                seen += values.size
-                _accumulate(spec, batch, values, acc, groups)
-                if writer is not None:
-                    writer.write(src, batch, values)
-                if bar is not None:
-                    bar.update(values.size)
-            if acc.rows == 0:
-                where = "line 2" if src.format == "text" else "row 1"
-                raise _fail(f"{src.name}: {where}: no data rows")
-            per_file.append((src, acc))
-        if writer is not None:
-            writer.commit()
-            writer = None
+        stack = contextlib.ExitStack()
+        # an exception out of this block removes the temporary --rows-out file
+        with stack:
+            writer = (
+                _RowsOut(stack.enter_context(_atomic.atomic_file(rows_out))) if rows_out else None
+            )
+            for src in sources:
+                acc = _Acc()
+                for batch in _io.read_batches(src, spec.numeric, spec.by, spec.options, chunk_size):
+                    if batch.size == 0:
+                        continue
+                    _check_batch(spec, batch)
+                    generic = (
+                        kernels_after is not None
+                        and seen < kernels_after
+                        and _KERNELS_MODULE not in sys.modules  # not loaded yet: the cost is ahead
+                    )
+                    with losslab.config_context(use_kernels=False) if generic else nullcontext():
+                        values = _batch_values(spec, batch)
+                    seen += values.size
+                    _accumulate(spec, batch, values, acc, groups)
+                    if writer is not None:
+                        writer.write(src, batch, values)
+                    if bar is not None:
+                        bar.update(values.size)
+                if acc.rows == 0:
+                    where = "line 2" if src.format == "text" else "row 1"
+                    raise _fail(f"{src.name}: {where}: no data rows")
+                per_file.append((src, acc))
+            if writer is not None:
+                writer.close()
     except _io.InputError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
-        raise _fail(f"cannot write {rows_out}: {exc.strerror or exc}") from None
+        if rows_out is not None and (
+            exc.filename is None or Path(exc.filename).parent == rows_out.parent
+        ):
+            raise _fail(f"cannot write {rows_out}: {exc.strerror or exc}") from None
+        raise _fail(_os_message(exc)) from None
     finally:
         if bar is not None:
             bar.close()
-        if writer is not None:
-            writer.discard()
     return per_file, groups.accumulators()
 
 
