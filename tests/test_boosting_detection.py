@@ -100,8 +100,8 @@ def test_gauss_newton_is_f2_of_p(case: tuple[str, dict[str, Any]]) -> None:
     if loss.link.name != "logit":  # the formula needs p = sigmoid(z)
         assert "gauss_newton" not in offered
         return
-    assert "gauss_newton" in offered
     p = np.array([0.02, 0.13, 0.37, 0.52, 0.81, 0.96])  # off the kinks (p = y, p = clip)
+    negative_somewhere = False
     z = np.log(p) - np.log1p(-p)
     v = p * (1.0 - p)
     d = 1e-3 * np.minimum(p, 1.0 - p)
@@ -118,8 +118,13 @@ def test_gauss_newton_is_f2_of_p(case: tuple[str, dict[str, Any]]) -> None:
         g, h = (np.asarray(a) for a in loss.gradient_hessian(y, z))
         gn = h + g * (2 * p - 1)
         np.testing.assert_allclose(gn, f2 * v * v, rtol=1e-6, atol=1e-9 * np.max(np.abs(f(p))))
-        adapted = LossAdapter(loss, "gauss_newton").gradient_hessian(y, z)[1]
-        np.testing.assert_allclose(adapted, np.maximum(gn, 0.0), rtol=1e-12, atol=0)
+        negative_somewhere |= bool(np.any(gn < 0))
+        if "gauss_newton" in offered:
+            adapted = LossAdapter(loss, "gauss_newton").gradient_hessian(y, z)[1]
+            np.testing.assert_allclose(adapted, np.maximum(gn, 0.0), rtol=1e-12, atol=0)
+    # a logit-link loss withholds Gauss-Newton only where it is not convex in p (FL* with
+    # beta != 0), where the policy would have to clip
+    assert ("gauss_newton" in offered) or negative_somewhere
 
 
 @pytest.mark.parametrize("case", INSTANCES, ids=_id)

@@ -20,6 +20,7 @@ from losslab.links import LogitLink
 from losslab.losses._base import Focused, Loss, Need, Results, register
 from losslab.losses._intercept import LOGIT_BOUND, bisect_increasing
 from losslab.losses._params import param
+from losslab.losses._policy import HessianPolicy
 
 __all__ = ["FocalLoss", "FocalStarLoss", "LogLoss"]
 
@@ -366,6 +367,18 @@ class FocalStarLoss(_BinaryLoss):
 
     def _kernel_args(self) -> tuple[float, float]:
         return self.gamma, self.beta
+
+    @property
+    def hessian_policies(self) -> tuple[HessianPolicy, ...]:
+        """As derived, without ``gauss_newton`` where FL* is not convex in p, so that the
+        Gauss-Newton value would be clipped: gamma < 1 with beta != 0, and gamma = 1 with
+        beta < 0 (measured on z in [-40, 40]: -0.26 at gamma = 0.5, beta = -1; never negative
+        for gamma > 1)."""
+        offered = super().hessian_policies
+        g, b = self.gamma, self.beta
+        if b == 0 or g > 1 or (g == 1 and b >= 0):
+            return offered
+        return tuple(p for p in offered if p.name != "gauss_newton")
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
         gz = self.gamma * z

@@ -20,6 +20,7 @@ from losslab._array_api import Array
 from losslab._numerics import SigmoidParts, focal_margin, times
 from losslab.losses._base import Focused, Need, NonConvex, Results, register
 from losslab.losses._params import param
+from losslab.losses._policy import HessianPolicy
 from losslab.losses.binary import FocalLoss, _BinaryLoss
 
 __all__ = [
@@ -277,6 +278,17 @@ class Poly1FocalLoss(NonConvex, FocalLoss):
         {"gamma": 0.5, "alpha": None, "epsilon": -1.0},
     )
     epsilon: float = param(1.0, doc="Weight of the (1 - p_t)^(gamma+1) term.")
+
+    @property
+    def hessian_policies(self) -> tuple[HessianPolicy, ...]:
+        """As derived (Gauss-Newton first), except that with eps < 0 and an alpha the loss is
+        concave in p for easy examples, where Gauss-Newton would be clipped to 0 on about half
+        the logit range: then ``floor`` comes first."""
+        offered = super().hessian_policies
+        if self.epsilon >= 0 or self.alpha is None:
+            return offered
+        floor = next(p for p in offered if p.name == "floor")
+        return (floor, *(p for p in offered if p.name != "floor"))
 
     def _hard(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
         gamma, eps = self.gamma, self.epsilon
