@@ -368,3 +368,18 @@ def test_nan_class_index_makes_only_its_row_nan() -> None:
     assert torch.isfinite(values[[0, 2, 3]]).all()
     (g,) = torch.autograd.grad(values[[0, 2, 3]].sum(), z)
     assert torch.isfinite(g[[0, 2, 3]]).all()
+
+
+@pytest.mark.parametrize(("name", "params"), [("focal", {"gamma": 0.5}), ("poly1_focal", {})])
+def test_tensor_code_gives_the_core_limits_at_infinite_logits(name: str, params: Any) -> None:
+    # Fewer elements than kernel_min_size: the tensor code that torch.compile and CUDA run.
+    inf = float("inf")
+    z = torch.tensor([-inf, -inf, -inf, inf, inf, inf, 0.0], dtype=torch.float64)
+    y = torch.tensor([0.0, 1.0, 0.3, 0.0, 1.0, 0.3, 1.0], dtype=torch.float64)
+    core = losslab.get_loss(name, **params)
+    values = lt.LosslabLoss(core, reduction="none")(z, y)
+    torch.testing.assert_close(values, core.loss(y, z), equal_nan=False)
+    zz = z.clone().requires_grad_(True)
+    lt.LosslabLoss(core, reduction="sum")(zz, y).backward()
+    assert zz.grad is not None
+    torch.testing.assert_close(zz.grad, core.gradient(y, z), equal_nan=False)

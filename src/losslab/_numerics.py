@@ -260,20 +260,22 @@ def focal_branchless(
     product for whole ``gamma`` in [0, 4] (:func:`small_int_power`) and ``exp(gamma log m)``
     otherwise, which is within ``gamma |log m|`` ulps of the core's :func:`sigmoid_pow` (the
     core's focal loss remains the reference; tests bound the difference). Finite for every
-    finite ``z``.
+    finite ``z``; at ``z = +-inf`` the limits, terms of label weight 0 dropped (:func:`times`).
     """
     s = SigmoidParts(z, xp=xp)
     p, q = s.p, s.q
     sp_pos, sp_neg = s.softplus(), s.softplus_neg()
     one_y = 1.0 - y
     m = y * q + one_y * p
-    ce = y * sp_neg + one_y * sp_pos
+    ce = times(y, sp_neg, xp) + times(one_y, sp_pos, xp)  # at z = +-inf: the limit, not NaN
     k = small_int_power(gamma)
     is1, is0 = y == 1.0, y == 0.0
     hard = is1 | is0
     m_soft = xp.where(hard, 1.0, m)
     if k is None:
         log_m = xp.where(is1, -sp_pos, xp.where(is0, -sp_neg, xp.log(m_soft)))
+        # -inf (an infinite logit) as the most negative number: 0^gamma stays 1 for gamma = 0
+        log_m = xp.maximum(log_m, -float(xp.finfo(log_m.dtype).max))
         mpow = xp.exp(gamma * log_m)
     elif k == 0:
         mpow = xp.ones_like(z)
@@ -285,7 +287,7 @@ def focal_branchless(
     poly = not (isinstance(epsilon, (int, float)) and epsilon == 0)
     value = grad = hess = None
     if need[0]:
-        value = mg * ce
+        value = times(mg, ce, xp)
         if poly:
             value = value + epsilon * (mpow * m)
     if need[1] or need[2]:
@@ -295,12 +297,12 @@ def focal_branchless(
         t = gamma * rho
         big_g = gamma + 1.0
         if need[1]:
-            grad = mg * (ce1 + t * ce)
+            grad = mg * (ce1 + times(t, ce, xp))
             if poly:
                 grad = grad + (epsilon * big_g) * (mpow * m) * rho
         if need[2]:
             th = xp.tanh(0.5 * z)
-            hess = mg * (pq + 2.0 * t * ce1 + (t * ce) * ((gamma - 1.0) * rho - th))
+            hess = mg * (pq + 2.0 * t * ce1 + times(t, ce, xp) * ((gamma - 1.0) * rho - th))
             if poly:
                 hess = hess + (epsilon * big_g) * (mpow * m) * (rho * (t - th))
     return value, grad, hess
