@@ -556,3 +556,42 @@ def test_json_is_strict_with_non_finite_numbers(
     assert note in out["total"]["note"]
     for record in out["groups"]:
         assert all(v is None or not isinstance(v, float) or np.isfinite(v) for v in record.values())
+
+
+@pytest.mark.parametrize(
+    ("encoding", "reason"),
+    [
+        ("rot13", "--encoding: 'rot13' is a codec, not a text encoding"),
+        ("base64", "--encoding: 'base64' is a codec, not a text encoding"),
+        ("punycode", "--encoding: 'punycode' cannot decode a stream of bytes"),
+        ("utf-16", "d.csv: line 1: cannot read the text as utf-16 (UTF-16 stream does not start"),
+        ("utf-32", "d.csv: line 1: cannot read the text as utf-32 (UTF-32 stream does not start"),
+    ],
+)
+def test_encodings_that_cannot_read_the_file(
+    runner: CliRunner, tmp_path: Path, encoding: str, reason: str
+) -> None:
+    data = _data(tmp_path / "d.csv")
+    line = _one_error_line(runner.invoke(cli, [*EVAL, "--encoding", encoding, str(data)]))
+    expected = f"Error: {tmp_path / reason}" if "line 1" in reason else f"Error: {reason}"
+    assert line.startswith(expected), line
+    assert "LOSSLAB_DEBUG" not in line
+
+
+def test_standard_output_full_or_closed(tmp_path: Path) -> None:
+    code = "from losslab.cli import main; main()"
+    with open("/dev/full", "w") as full:
+        res = subprocess.run(
+            [sys.executable, "-c", code, "list"], stdout=full, stderr=subprocess.PIPE, text=True
+        )
+    assert res.returncode == 1
+    assert res.stderr.strip() == "Error: writing the output: No space left on device"
+    # a reader that stops early (losslab list | head -1): quiet, with SIGPIPE's status
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGPIPE
+    assert err == b""

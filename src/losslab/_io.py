@@ -363,7 +363,13 @@ def _layout(src: Source, options: TextOptions, wanted: Sequence[str]) -> _TextLa
     else:
         encoding = "utf-8"
     decoder = codecs.getincrementaldecoder(_decoder_name(encoding))(errors="replace")
-    lines = decoder.decode(head, final=False).splitlines()
+    try:
+        lines = decoder.decode(head, final=False).splitlines()
+    except UnicodeError as exc:  # a decoder that refuses outright (UTF-16/32 without a BOM)
+        raise InputError(
+            f"{src.name}: line 1: cannot read the text as {encoding} ({exc}); pass the file's "
+            "--encoding (utf-16-le, utf-16-be, ...)"
+        ) from None
     found = next((i for i, text in enumerate(lines) if text.strip("\ufeff")), None)
     if found is None:
         raise InputError(f"{src.name}: line 1: empty file (no header row)")

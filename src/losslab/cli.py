@@ -197,8 +197,17 @@ class _Group(click.Group):
                 raise _Signalled(exc.signum) from None
             except (click.ClickException, click.exceptions.Exit, click.Abort):
                 raise
+            except BrokenPipeError:
+                # the reader went away (losslab list | head -1): stop quietly with the status of
+                # a process ended by SIGPIPE, and keep Python from flushing into the closed pipe
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                raise click.exceptions.Exit(128 + 13) from None
             except OSError as exc:
-                raise _fail(_os_message(exc)) from None
+                # the commands name their own files; an error without a file name comes from
+                # writing to standard output (a full disk, /dev/full)
+                what = _os_message(exc, fallback="writing the output")
+                raise _fail(what) from None
             except MemoryError:
                 raise _fail("out of memory (try a smaller --chunk-size)") from None
             except Exception as exc:
@@ -926,9 +935,19 @@ def _text_options(delimiter: str | None, encoding: str | None) -> Any:
             raise _fail(f"--delimiter must be one character (\\t for tab), got {delimiter!r}")
     if encoding is not None:
         try:
-            codecs.lookup(encoding)
+            info = codecs.lookup(encoding)
         except LookupError:
             raise _fail(f"--encoding: unknown encoding {encoding!r}") from None
+        if not getattr(info, "_is_text_encoding", True):  # rot13, base64, zlib, ...
+            raise _fail(f"--encoding: {encoding!r} is a codec, not a text encoding")
+        import pyarrow as pa
+
+        try:  # pyarrow hands the decoder its own buffers, which a few codecs cannot take
+            codecs.getincrementaldecoder(encoding)(errors="replace").decode(pa.py_buffer(b"y\n"))
+        except UnicodeError:
+            pass
+        except (TypeError, AttributeError):
+            raise _fail(f"--encoding: {encoding!r} cannot decode a stream of bytes") from None
     return TextOptions(delimiter=delimiter, encoding=encoding)
 
 
