@@ -301,6 +301,33 @@ def test_signals_cleanup_removes_temporaries_and_restores_handlers(tmp_path: Pat
         signal.signal(signal.SIGTERM, previous)
 
 
+def test_a_signal_during_the_cleanup_is_raised_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    removed: list[str] = []
+    real_remove_all = _atomic._remove_all
+
+    def slow_remove_all() -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the temporaries are removed
+        time.sleep(0.2)
+        real_remove_all()
+        removed.append("done")
+
+    monkeypatch.setattr(_atomic, "_remove_all", slow_remove_all)
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def finished_write() -> None:
+        with _atomic.signals_cleanup():
+            _atomic.write_bytes(tmp_path / "out.bin", b"complete")
+            _atomic.new_temp_dir(tmp_path / "rep")
+
+    with pytest.raises(_atomic.Interrupted):
+        finished_write()
+    assert removed == ["done"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+    assert signal.getsignal(signal.SIGTERM) is previous
+
+
 def test_atomic_file_keeps_the_mode_and_discards_on_error(tmp_path: Path) -> None:
     target = tmp_path / "out.csv"
     target.write_text(OLD)

@@ -78,39 +78,55 @@ def _blocked() -> Iterator[None]:
 
 @contextlib.contextmanager
 def signals_cleanup() -> Iterator[None]:
-    """Run the body with SIGINT and SIGTERM turned into :class:`Interrupted` (the first one;
-    later ones are ignored while cleaning up), remove every temporary still recorded on the way
-    out (normal exit, exception or signal), then restore the previous handlers.
+    """Run the body with SIGINT and SIGTERM turned into :class:`Interrupted`, remove every
+    temporary still recorded on the way out (normal exit, exception or signal), then restore
+    the previous handlers.
 
-    Outside the main thread (where Python cannot install handlers) only the cleanup is done.
+    Only the first signal raises; later ones are ignored. A signal that arrives while the
+    temporaries are being removed does not cut the removal short: it is raised as
+    :class:`Interrupted` after the handlers are restored (unless an exception is already on its
+    way out). Outside the main thread (where Python cannot install handlers) only the cleanup
+    is done.
     """
     installed: dict[int, Any] = {}
-    fired = False
+    state: dict[str, Any] = {"fired": False, "closing": False, "pending": None}
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        nonlocal fired
-        if fired:
+        if state["fired"]:
             return
-        fired = True
+        state["fired"] = True
+        if state["closing"]:
+            state["pending"] = signum
+            return
         raise Interrupted(signum)
 
     if threading.current_thread() is threading.main_thread():
         for sig in _SIGNALS:
             installed[sig] = signal.getsignal(sig)
             signal.signal(sig, handler)
+    failed = False
     try:
         yield
+    except BaseException:
+        failed = True
+        raise
     finally:
+        state["closing"] = True
         try:
             _remove_all()
         finally:
             for signum, previous in installed.items():
                 signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        if state["pending"] is not None and not failed:
+            raise Interrupted(state["pending"])
 
 
 def _remove_all() -> None:
+    """Remove every recorded temporary, best effort (a failure does not stop the others)."""
     for tmp in sorted(_TEMPS):
-        discard(tmp)
+        with contextlib.suppress(OSError):
+            discard(tmp)
+        _TEMPS.discard(tmp)
 
 
 def discard(tmp: Path) -> None:

@@ -190,32 +190,31 @@ class _Group(click.Group):
     the temporaries are removed."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        with _atomic.signals_cleanup():
-            try:
+        try:
+            with _atomic.signals_cleanup():
                 return super().invoke(ctx)
-            except _atomic.Interrupted as exc:
-                raise _Signalled(exc.signum) from None
-            except (click.ClickException, click.exceptions.Exit, click.Abort):
+        except _atomic.Interrupted as exc:
+            raise _Signalled(exc.signum) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except BrokenPipeError:
+            # the reader went away (losslab list | head -1): stop quietly with the status of a
+            # process ended by SIGPIPE, and keep Python from flushing into the closed pipe
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise click.exceptions.Exit(128 + 13) from None
+        except OSError as exc:
+            # the commands name their own files; an error without a file name comes from
+            # writing to standard output (a full disk, /dev/full)
+            raise _fail(_os_message(exc, fallback="writing the output")) from None
+        except MemoryError:
+            raise _fail("out of memory (try a smaller --chunk-size)") from None
+        except Exception as exc:
+            if os.environ.get("LOSSLAB_DEBUG"):
                 raise
-            except BrokenPipeError:
-                # the reader went away (losslab list | head -1): stop quietly with the status of
-                # a process ended by SIGPIPE, and keep Python from flushing into the closed pipe
-                with contextlib.suppress(OSError, ValueError, AttributeError):
-                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-                raise click.exceptions.Exit(128 + 13) from None
-            except OSError as exc:
-                # the commands name their own files; an error without a file name comes from
-                # writing to standard output (a full disk, /dev/full)
-                what = _os_message(exc, fallback="writing the output")
-                raise _fail(what) from None
-            except MemoryError:
-                raise _fail("out of memory (try a smaller --chunk-size)") from None
-            except Exception as exc:
-                if os.environ.get("LOSSLAB_DEBUG"):
-                    raise
-                raise _fail(
-                    f"{type(exc).__name__}: {exc} (set LOSSLAB_DEBUG=1 for the traceback)"
-                ) from None
+            raise _fail(
+                f"{type(exc).__name__}: {exc} (set LOSSLAB_DEBUG=1 for the traceback)"
+            ) from None
 
 
 def signal_name(signum: int) -> str:
