@@ -23,7 +23,8 @@ by numba), on the first call that needs it.
 Kernels: ``log_loss``, ``focal``, ``focal_star``, ``squared`` (``p0`` = 1 for
 the half squared error), ``linear`` (pinball with quantile ``p0``; absolute error is
 ``p0 = 0.5, p1 = 1``), ``huber``, ``pseudo_huber``, ``log_cosh``. Each compiles once per dtype
-(float32 inputs are computed in float64 and rounded once); focal compiles two more for
+(float32 inputs are computed in float64, with exp/log1p accurate to float32's needs, and
+rounded once); focal compiles two more for
 non-integer ``gamma`` and for soft labels, focal_star one more for soft labels, and log loss
 one without the value (for ``gradient``/``hessian``/``gradient_hessian``), on first use.
 Results agree with the generic path to a few ulps (``tests/test_kernels.py`` measures and
