@@ -35,6 +35,7 @@ from losslab.cli import cli
 
 EVAL = ["eval", "--loss", "log_loss", "--target", "y", "--pred", "z", "--no-progress"]
 OLD = "previous output\n"
+CODE = "from losslab.cli import main; main()"
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ def _temps(folder: Path) -> list[str]:
 # signals: the CLI in a subprocess
 # --------------------------------------------------------------------------------------------
 def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    code = "from losslab.cli import main; main()"
+    code = CODE
     return subprocess.Popen(
         [sys.executable, "-c", code, *args],
         cwd=cwd,
@@ -393,7 +394,7 @@ def test_rows_out_refuses_the_commands_own_stdout(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-c",
-                "from losslab.cli import main; main()",
+                CODE,
                 *EVAL,
                 "--rows-out",
                 "/dev/stdout",
@@ -406,6 +407,18 @@ def test_rows_out_refuses_the_commands_own_stdout(tmp_path: Path) -> None:
         )
     assert res.returncode == 1
     assert res.stderr.strip() == "Error: --rows-out /dev/stdout is the command's standard output"
+    # standard input redirected from the file named by --rows-out: the input would be lost
+    with data.open("rb") as fh:
+        res = subprocess.run(
+            [sys.executable, "-c", CODE, *EVAL, "--rows-out", str(data), "-"],
+            stdin=fh,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert res.returncode == 1
+    assert res.stderr.strip() == f"Error: --rows-out {data} is the command's standard input"
+    assert data.read_text().startswith("y,z\n")
     assert Path("/dev/stdout").is_symlink() or not Path("/dev/stdout").is_file()
 
 
@@ -606,7 +619,7 @@ def test_encodings_that_cannot_read_the_file(
 
 
 def test_standard_output_full_or_closed(tmp_path: Path) -> None:
-    code = "from losslab.cli import main; main()"
+    code = CODE
     with open("/dev/full", "w") as full:
         res = subprocess.run(
             [sys.executable, "-c", code, "list"], stdout=full, stderr=subprocess.PIPE, text=True
