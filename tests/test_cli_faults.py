@@ -635,3 +635,24 @@ def test_standard_output_full_or_closed(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGPIPE
     assert err == b""
+
+
+def test_list_and_bench_json_are_strict(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    import losslab.cli as cli_module
+
+    real = cli_module._describe
+
+    def with_infinite_default(name: str, cls: Any) -> dict[str, Any]:
+        info = real(name, cls)
+        info["params"] = {**info["params"], "delta": float("inf"), "eps": float("nan")}
+        return info
+
+    monkeypatch.setattr(cli_module, "_describe", with_infinite_default)
+    res = runner.invoke(cli, ["list", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = _strict_json(res.stdout)
+    assert all(r["params"]["delta"] is None and r["params"]["eps"] is None for r in rows)
+    bench = ["bench", "--sizes", "100", "--repeats", "1", "--loss", "huber", "--json"]
+    res = runner.invoke(cli, bench)
+    assert res.exit_code == 0, res.output
+    assert _strict_json(res.stdout)["results"][0]["loss"] == "huber"

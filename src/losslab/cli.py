@@ -149,6 +149,23 @@ def _values(loss: Any) -> dict[str, Any]:
     return {p.name: getattr(loss, p.name) for p in type(loss).parameters()}
 
 
+def _strict(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by None (JSON has no inf or NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    return obj
+
+
+def _json_text(obj: Any) -> str:
+    """Strict JSON (RFC 8259: no NaN / Infinity tokens) of ``obj``, indented; a non-finite
+    number becomes null, anything else unknown its text."""
+    return json.dumps(_strict(obj), indent=2, allow_nan=False, default=str)
+
+
 def _loss_title(name: str, loss: Any) -> str:
     """``focal(gamma=2, alpha=0.25)``: the loss with every parameter, defaults included."""
     inner = ", ".join(f"{k}={_format_value(v)}" for k, v in _values(loss).items())
@@ -353,7 +370,7 @@ def list_(as_json: bool) -> None:
     """
     rows = [_describe(name, cls) for name, cls in sorted(losslab.LOSSES.items())]
     if as_json:
-        click.echo(json.dumps(rows, indent=2, default=str))
+        click.echo(_json_text(rows))
         return
     for r in rows:
         flags = ", ".join(
@@ -1203,7 +1220,7 @@ def bench(sizes: str, dtype: str, repeats: int, only: tuple[str, ...], as_json: 
                 }
             )
     if as_json:
-        click.echo(json.dumps({"numba": has_numba, "results": records}, indent=2))
+        click.echo(_json_text({"numba": has_numba, "results": records}))
         return
     click.echo(
         f"{'loss':<20} {'kernel':<13} {'n':>8} {'floor s':>10} {'fused s':>10} {'generic s':>10} "
