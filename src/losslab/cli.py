@@ -193,7 +193,7 @@ class _Signalled(click.ClickException):
 
     def __init__(self, signum: int) -> None:
         super().__init__(
-            f"interrupted by {signal_name(signum)}; temporary files removed, existing outputs "
+            f"interrupted by {_signal_name(signum)}; temporary files removed, existing outputs "
             "left as they were"
         )
         self.exit_code = 128 + signum  # type: ignore[misc]  # click declares a class default
@@ -234,7 +234,7 @@ class _Group(click.Group):
             ) from None
 
 
-def signal_name(signum: int) -> str:
+def _signal_name(signum: int) -> str:
     """``SIGTERM`` for 15."""
     import signal
 
