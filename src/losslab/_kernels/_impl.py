@@ -57,7 +57,8 @@ stated, which are the only domains the kernels call them on:
   kernels (log loss, focal, FL*, varifocal) when the inputs are float32 (:func:`_single`, a
   compile-time constant per dtype): a float32 result has 2^-24 relative precision, so the
   float32 outputs stay within 1 float32 ulp of the rounded float64 result
-  (``tests/test_kernels.py``), and the focal kernel does about 7 % less work.
+  (``tests/test_kernels.py``), and float32 focal is about 10 % faster on one thread
+  (``benchmarks/README.md``).
 * :func:`sinh_small`, :func:`cosh_small`: Taylor series for ``|x| <= 1`` (truncation below
   2^-60 relative).
 * :func:`hypot1`: ``sqrt(1 + t^2)`` for ``t`` in [0, 1] from an exact ``t^2`` (Dekker) and one
