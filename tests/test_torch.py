@@ -383,3 +383,31 @@ def test_tensor_code_gives_the_core_limits_at_infinite_logits(name: str, params:
     lt.LosslabLoss(core, reduction="sum")(zz, y).backward()
     assert zz.grad is not None
     torch.testing.assert_close(zz.grad, core.gradient(y, z), equal_nan=False)
+
+
+@pytest.mark.parametrize("name", ["softmax_cross_entropy", "softmax_focal", "softmax_poly1"])
+def test_softmax_losses_take_the_cross_entropy_layout(name: str) -> None:
+    """(N, C, d1, d2) logits with (N, d1, d2) class indices, as F.cross_entropy takes them:
+    the same values and gradients as the (N d1 d2, C) rows; per-position output for "none"."""
+    gen = torch.Generator().manual_seed(3)
+    z = torch.randn(2, 4, 3, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(0, 4, (2, 3, 5), generator=gen)
+    t[0, 1, 2] = -1  # one ignored position
+    module = lt.LosslabLoss(name, ignore_index=-1)
+    got = module(z, t)
+    (g,) = torch.autograd.grad(got, z)
+    rows = z.detach().movedim(1, -1).reshape(-1, 4).requires_grad_(True)
+    ref = module(rows, t.reshape(-1))
+    (g_rows,) = torch.autograd.grad(ref, rows)
+    torch.testing.assert_close(got, ref, rtol=1e-13, atol=0)
+    torch.testing.assert_close(g.movedim(1, -1).reshape(-1, 4), g_rows, rtol=1e-13, atol=0)
+    per_position = lt.LosslabLoss(name, ignore_index=-1, reduction="none")(z, t)
+    assert per_position.shape == (2, 3, 5)
+    assert float(per_position[0, 1, 2].detach()) == 0.0
+    if name == "softmax_cross_entropy":
+        expect = F.cross_entropy(z, t, ignore_index=-1)
+        torch.testing.assert_close(got, expect, rtol=1e-13, atol=0)
+        probs = torch.softmax(torch.randn(2, 4, 3, 5, generator=gen, dtype=torch.float64), 1)
+        torch.testing.assert_close(module(z, probs), F.cross_entropy(z, probs), rtol=1e-13, atol=0)
+    with pytest.raises(ValueError, match=r"\(2, 3, 5\)"):
+        module(z, t[:, :2])

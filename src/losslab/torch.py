@@ -480,10 +480,14 @@ def loss_function(
     loss : losslab.Loss
         Any registered loss object.
     input : Tensor
-        Raw predictions (logits), real floating; (N, K) for the softmax losses, any shape else.
+        Raw predictions (logits), real floating; (N, K) for the softmax losses, or
+        (N, K, d1, ..., dk) as ``F.cross_entropy`` takes them (segmentation, dense detection
+        heads); any shape for the element-wise losses.
     target : Tensor
-        Labels (binary losses: in [0, 1]), class indices (N,) or probabilities (N, K)
-        (softmax), or regression targets; same shape as ``input`` for element-wise losses.
+        Labels (binary losses: in [0, 1]), class indices (N,) / (N, d1, ..., dk) or
+        probabilities of the logits' shape (softmax), or regression targets; same shape as
+        ``input`` for element-wise losses. Weights and masks of a softmax loss have the
+        target's per-position shape; ``reduction="none"`` returns that shape.
     weight : Tensor, optional
         Non-negative per-element (per-row for softmax) weights.
     mask : Tensor of bool, optional
@@ -518,6 +522,9 @@ def loss_function(
         unknown reduction.
     """
     check_reduction(reduction, loss)
+    spatial = None
+    if loss.is_multiclass and isinstance(input, torch.Tensor) and input.ndim > 2:
+        input, target, weight, mask, spatial = _rows_of(input, target, weight, mask)
     _check_structure(loss, input, target, weight, mask)
     keep = None if mask is None else mask.to(torch.bool)
     if ignore_index is not None:
@@ -541,7 +548,49 @@ def loss_function(
         weight = weight.to(values.dtype)
         values = values * weight
     positives = loss._positives(y, input.detach(), _xp) if reduction == "positives" else None
-    return reduce(values, reduction, xp=_xp, weight=weight, positives=positives)  # type: ignore[no-any-return]
+    out: torch.Tensor = reduce(values, reduction, xp=_xp, weight=weight, positives=positives)
+    return out if spatial is None or reduction != "none" else out.reshape(spatial)
+
+
+def _rows_of(
+    input: torch.Tensor,
+    target: Any,
+    weight: Any,
+    mask: Any,
+) -> tuple[torch.Tensor, Any, Any, Any, tuple[int, ...]]:
+    """``(N, C, d1, ..., dk)`` logits, as ``torch.nn.functional.cross_entropy`` takes them, as
+    ``(N d1 ... dk, C)`` rows: class-index targets (and weights, masks) of shape
+    ``(N, d1, ..., dk)`` flattened alike, probability targets of the logits' shape moved the
+    same way. Returns the rows, target, weight, mask and the per-position shape.
+
+    Raises
+    ------
+    ValueError
+        A target, weight or mask of another shape (the message names both shapes).
+    """
+    c = int(input.shape[1])
+    positions = (int(input.shape[0]), *(int(d) for d in input.shape[2:]))
+    rows = input.movedim(1, -1).reshape(-1, c)
+    if not isinstance(target, torch.Tensor):
+        raise TypeError(f"target must be a torch tensor, got {type(target).__name__}")
+    if tuple(target.shape) == tuple(input.shape):
+        target = target.movedim(1, -1).reshape(-1, c)
+    elif tuple(target.shape) == positions:
+        target = target.reshape(-1)
+    else:
+        raise ValueError(
+            f"target must have shape {positions} (class indices) or {tuple(input.shape)} "
+            f"(probabilities) for input of shape {tuple(input.shape)}, got {tuple(target.shape)}"
+        )
+    flat = []
+    for name, extra in (("weight", weight), ("mask", mask)):
+        if extra is not None:
+            if not isinstance(extra, torch.Tensor) or tuple(extra.shape) != positions:
+                got = tuple(extra.shape) if isinstance(extra, torch.Tensor) else type(extra)
+                raise ValueError(f"{name} must have shape {positions}, got {got}")
+            extra = extra.reshape(-1)
+        flat.append(extra)
+    return rows, target, flat[0], flat[1], positions
 
 
 class LosslabLoss(torch.nn.Module):
