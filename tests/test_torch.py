@@ -411,3 +411,35 @@ def test_softmax_losses_take_the_cross_entropy_layout(name: str) -> None:
         torch.testing.assert_close(module(z, probs), F.cross_entropy(z, probs), rtol=1e-13, atol=0)
     with pytest.raises(ValueError, match=r"\(2, 3, 5\)"):
         module(z, t[:, :2])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+@pytest.mark.parametrize("name", sorted(losslab.LOSSES))
+def test_every_loss_is_finite_in_half_precision(name: str, dtype: Any) -> None:
+    """Value and gradient are finite (never NaN) in float16 and bfloat16 wherever the float64
+    value fits the dtype, the extreme logits of the dtype's range included."""
+    from _cases import make_case
+
+    loss = losslab.get_loss(name)
+    case = make_case(loss, n=24)
+    if loss.kind == "multiclass":
+        z_np, y_t = case.z * 30.0, torch.tensor(case.y)
+    elif loss.kind == "binary":
+        z_np = np.concatenate([case.z, [6e4, -6e4, 1e4, -1e4]])
+        y_np = np.concatenate([case.y, [1.0, 0.0, 0.0, 1.0]])
+        y_t = torch.tensor(y_np, dtype=dtype)
+    else:
+        z_np, y_t = case.z, torch.tensor(case.y, dtype=dtype)
+    z = torch.tensor(z_np, dtype=dtype, requires_grad=True)
+    values = lt.LosslabLoss(loss, reduction="none")(z, y_t)
+    values.sum().backward()
+    assert values.dtype == dtype
+    assert z.grad is not None
+    v = values.detach().double().numpy()
+    g = z.grad.double().numpy()
+    assert not np.any(np.isnan(v)), v
+    assert not np.any(np.isnan(g)), g
+    y64 = y_t.double().numpy() if y_t.dtype.is_floating_point else y_t.numpy()
+    ref = np.asarray(loss.loss(y64, z.detach().double().numpy()))
+    fits = np.isfinite(ref) & (np.abs(ref) < float(torch.finfo(dtype).max) / 2)
+    assert np.all(np.isfinite(v[fits])), (v, ref)
