@@ -418,8 +418,6 @@ def test_softmax_losses_take_the_cross_entropy_layout(name: str) -> None:
 def test_every_loss_is_finite_in_half_precision(name: str, dtype: Any) -> None:
     """Value and gradient are finite (never NaN) in float16 and bfloat16 wherever the float64
     value fits the dtype, the extreme logits of the dtype's range included."""
-    from _cases import make_case
-
     loss = losslab.get_loss(name)
     case = make_case(loss, n=24)
     if loss.kind == "multiclass":
