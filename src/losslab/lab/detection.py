@@ -411,9 +411,20 @@ def _draw(ax: Any, image: np.ndarray, gt: np.ndarray, d: Any, title: str) -> Non
             )
         )
     if d is not None:
-        for b, sc, c in zip(d.boxes, d.scores, d.labels, strict=True):
-            if sc < DRAW_SCORE:
-                continue
+        import torch
+
+        from .detector import batched_nms
+
+        # for legibility: one box per place (class-agnostic NMS at IoU 0.5 among those drawn)
+        shown = np.flatnonzero(d.scores >= DRAW_SCORE)
+        keep = batched_nms(
+            torch.as_tensor(d.boxes[shown]),
+            torch.as_tensor(d.scores[shown]),
+            torch.zeros(shown.size, dtype=torch.int64),
+            0.5,
+        ).numpy()
+        for i in shown[keep]:
+            b, sc, c = d.boxes[i], d.scores[i], d.labels[i]
             col = f"C{int(c) + 1}"
             ax.add_patch(
                 mpatches.Rectangle(
@@ -462,7 +473,8 @@ def _figures(
             fig,
             ctx,
             "detector_detections",
-            f"Detections with score >= {DRAW_SCORE} on the first test images, best alpha-balanced "
+            f"Detections with score >= {DRAW_SCORE} (for legibility only the best of boxes of any "
+            "class overlapping by IoU > 0.5) on the first test images, best alpha-balanced "
             f"cross-entropy model (top row, {best_ce}) and best focal-loss model (bottom row, "
             f"{best_fl}); ground truth dashed white; predicted boxes coloured by class: "
             + ", ".join(f"{c} {_COLOUR_NAMES[k]}" for k, c in enumerate(results["data"]["classes"]))
