@@ -24,6 +24,7 @@ from losslab._array_api import Array
 
 __all__ = [
     "SigmoidParts",
+    "equals",
     "focal_margin",
     "log_sigmoid",
     "logit",
@@ -85,7 +86,7 @@ class SigmoidParts:
     def p_pow(self, gamma: float) -> Array:
         """``sigmoid(x) ** gamma``, see :func:`sigmoid_pow`."""
         xp = self.xp
-        if gamma == 0:
+        if equals(gamma, 0):
             return xp.ones_like(self.e)
         tail = xp.exp(-gamma * self.log1p_e)
         head = _exp_pow(xp.where(self.nonneg, 0.0, self.x), gamma, xp=xp)
@@ -95,7 +96,7 @@ class SigmoidParts:
         """``sigmoid(-x) ** gamma`` (focal's ``(1 - p_t)^gamma`` at ``x = x_t``), see
         :func:`sigmoid_pow`."""
         xp = self.xp
-        if gamma == 0:
+        if equals(gamma, 0):
             return xp.ones_like(self.e)
         tail = xp.exp(-gamma * self.log1p_e)
         head = _exp_pow(xp.where(self.nonneg, -self.x, 0.0), gamma, xp=xp)
@@ -167,6 +168,13 @@ def sigmoid_pow(x: Array, gamma: float, *, xp: Any, parts: SigmoidParts | None =
     if parts is None:
         parts = SigmoidParts(x, xp=xp)
     return parts.p_pow(gamma)
+
+
+def equals(value: Any, number: float) -> bool:
+    """``value == number`` for a concrete Python number; False for a traced value (a JAX
+    hyperparameter under ``jit``/``vmap``/``grad``), which then takes the general formula
+    instead of the shortcut the comparison would select."""
+    return isinstance(value, (int, float)) and value == number
 
 
 def times(c: Array | float, x: Array, xp: Any) -> Array:

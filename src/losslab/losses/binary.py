@@ -15,7 +15,7 @@ import numpy as np
 
 from losslab import _validate
 from losslab._array_api import Array, concrete_bool, is_lazy_namespace
-from losslab._numerics import SigmoidParts, focal_margin, times
+from losslab._numerics import SigmoidParts, equals, focal_margin, times
 from losslab.links import LogitLink
 from losslab.losses._base import Focused, Loss, Need, Results, register
 from losslab.losses._intercept import LOGIT_BOUND, bisect_increasing
@@ -128,14 +128,15 @@ class LogLoss(_BinaryLoss):
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
         s = SigmoidParts(z, xp=xp)
-        wy = y if self.pos_weight == 1.0 else self.pos_weight * y
+        unit = equals(self.pos_weight, 1.0)  # False for a traced pos_weight (general formula)
+        wy = y if unit else self.pos_weight * y
         value = grad = hess = None
         if need[0]:  # times: a term of label weight 0 is dropped (finite limits at z = +-inf)
             value = times(wy, s.softplus_neg(), xp) + times(1.0 - y, s.softplus(), xp)
         if need[1]:
             grad = (1.0 - y) * s.p - wy * s.q
         if need[2]:  # 0 * y: a NaN label makes its Hessian NaN too
-            hess = s.pq() + 0.0 * y if self.pos_weight == 1.0 else (wy + (1.0 - y)) * s.pq()
+            hess = s.pq() + 0.0 * y if unit else (wy + (1.0 - y)) * s.pq()
         return value, grad, hess
 
     def _intercept(self, y: np.ndarray[Any, Any], w: np.ndarray[Any, Any]) -> float:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from losslab._array_api import Array
-from losslab._numerics import SigmoidParts, focal_margin, times
+from losslab._numerics import SigmoidParts, equals, focal_margin, times
 from losslab.losses._base import Focused, Need, NonConvex, Results, register
 from losslab.losses._params import param
 from losslab.losses._policy import HessianPolicy
@@ -226,10 +226,11 @@ class Poly1Loss(_BinaryLoss):
         if need[0]:
             h_pos = s.softplus() + eps * p  # H(z)
             h_neg = s.softplus_neg() + eps * q  # H(-z)
-            if eps < 0:
+            if not isinstance(eps, (int, float)) or eps < 0:  # a traced eps: both, selected
+                negative = eps < 0
                 series = _poly_series(xp.where(s.e <= 0.1, s.e, 0.0), eps)
-                h_pos = xp.where(z <= _LOG_TENTH, series, h_pos)
-                h_neg = xp.where(-z <= _LOG_TENTH, series, h_neg)
+                h_pos = xp.where((z <= _LOG_TENTH) & negative, series, h_pos)
+                h_neg = xp.where((-z <= _LOG_TENTH) & negative, series, h_neg)
             value = times(y, h_neg, xp) + times(1.0 - y, h_pos, xp)
         if need[1]:
             grad = (1.0 - y) * (p * (p + (1.0 + eps) * q)) - y * (q * (q + (1.0 + eps) * p))
@@ -298,9 +299,10 @@ class Poly1FocalLoss(NonConvex, FocalLoss):
         at: Any = 1.0 if self.alpha is None else self.alpha * y + (1.0 - self.alpha) * (1.0 - y)
         q, pt = s.q, s.p
         u = at * s.softplus_neg() + eps * q
-        if eps < 0:  # q = e^(-x_t) / (1 + e^(-x_t)); the series in t = e^(-x_t) for t <= 0.1
+        if not isinstance(eps, (int, float)) or eps < 0:
+            # q = e^(-x_t) / (1 + e^(-x_t)): the series in t = e^(-x_t) for t <= 0.1
             t = xp.where(s.e <= 0.1, s.e, 0.0)
-            u = xp.where(-xt <= _LOG_TENTH, _poly_series(t, eps, at), u)
+            u = xp.where((-xt <= _LOG_TENTH) & (eps < 0), _poly_series(t, eps, at), u)
         qg = s.q_pow(gamma)
         value = grad = hess = None
         if need[0]:
@@ -383,7 +385,7 @@ class AsymmetricLoss(NonConvex, _BinaryLoss):
     def _negative(self, z: Array, need: Need, xp: Any) -> Results:
         """The negative part and its derivatives in z."""
         gamma, clip = self.gamma_neg, self.clip
-        if clip == 0:  # p^gamma softplus(z): the focal loss of a negative
+        if equals(clip, 0):  # p^gamma softplus(z): the focal loss of a negative
             v0, g0, h0 = focal_margin(-z, gamma, 1.0, need, xp)
             return v0, None if g0 is None else -g0, h0
         s = SigmoidParts(z, xp=xp)
@@ -394,7 +396,8 @@ class AsymmetricLoss(NonConvex, _BinaryLoss):
         sc = q + clip
         w = 1.0 / sc
         ell = xp.where(ua >= 0.5, -xp.log(sc), -xp.log1p(-xp.where(ua >= 0.5, 0.0, ua)))
-        pw = xp.pow(ua, gamma) if gamma != 0 else xp.ones_like(ua)
+        plain = equals(gamma, 0)  # False for a traced gamma: the general formula
+        pw = xp.ones_like(ua) if plain else xp.pow(ua, gamma)
         zero = xp.zeros_like(u)
         value = grad = hess = None
         if need[0]:
@@ -402,13 +405,13 @@ class AsymmetricLoss(NonConvex, _BinaryLoss):
         if need[1] or need[2]:
             v = s.pq()
             ell1 = v * w
-            p1 = gamma * xp.pow(ua, gamma - 1.0) * v if gamma != 0 else zero
+            p1 = zero if plain else gamma * xp.pow(ua, gamma - 1.0) * v
             if need[1]:
                 grad = xp.where(act, p1 * ell + pw * ell1, zero)
             if need[2]:
                 one_m2p = -xp.tanh(0.5 * z)
                 ell2 = ell1 * w * (q * q + clip * one_m2p)
-                if gamma != 0:
+                if not plain:
                     p2 = gamma * (gamma - 1.0) * xp.pow(ua, gamma - 2.0) * (v * v) + gamma * xp.pow(
                         ua, gamma - 1.0
                     ) * (v * one_m2p)
