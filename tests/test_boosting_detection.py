@@ -19,15 +19,20 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import lightgbm
 import numpy as np
 import pytest
+
+pytest.importorskip("lightgbm")
+pytest.importorskip("xgboost")
+pytest.importorskip("sklearn")
+import lightgbm
 import xgboost
 from sklearn.metrics import roc_auc_score
 
 import losslab
 import losslab.lightgbm as ll
 import losslab.xgboost as lx
+from _cases import loss_id
 from losslab._boosting import LossAdapter, is_focal_like
 
 SEED = 5
@@ -40,11 +45,6 @@ INSTANCES = [
     for params in ({}, *(dict(e) for e in losslab.LOSSES[name].examples))
 ]
 HOSTS = ["xgboost", "lightgbm"]
-
-
-def _id(case: tuple[str, dict[str, Any]]) -> str:
-    name, params = case
-    return name + "".join(f"-{k}{v}" for k, v in params.items())
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def _check_training(loss: Any, y: Any, t: Any, init: Any, margin: Any, bound: fl
     assert roc_auc_score(y, margin) > 0.85
 
 
-@pytest.mark.parametrize("case", INSTANCES, ids=_id)
+@pytest.mark.parametrize("case", INSTANCES, ids=lambda case: loss_id(*case))
 def test_gauss_newton_is_f2_of_p(case: tuple[str, dict[str, Any]]) -> None:
     name, params = case
     loss = losslab.get_loss(name, **params)
@@ -127,7 +127,7 @@ def test_gauss_newton_is_f2_of_p(case: tuple[str, dict[str, Any]]) -> None:
     assert ("gauss_newton" in offered) or negative_somewhere
 
 
-@pytest.mark.parametrize("case", INSTANCES, ids=_id)
+@pytest.mark.parametrize("case", INSTANCES, ids=lambda case: loss_id(*case))
 def test_default_policy_fits_the_hessian_sign(case: tuple[str, dict[str, Any]]) -> None:
     name, params = case
     loss = losslab.get_loss(name, **params)
@@ -174,7 +174,7 @@ def test_every_declared_policy_trains(
 
 
 @pytest.mark.parametrize("host", HOSTS)
-@pytest.mark.parametrize("case", [c for c in INSTANCES if c[1]], ids=_id)
+@pytest.mark.parametrize("case", [c for c in INSTANCES if c[1]], ids=lambda case: loss_id(*case))
 def test_example_parameters_train_with_their_default_policy(
     data: dict[str, Any], host: str, case: tuple[str, dict[str, Any]]
 ) -> None:

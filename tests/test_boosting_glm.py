@@ -26,33 +26,24 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-import lightgbm
 import numpy as np
 import pytest
+
+pytest.importorskip("lightgbm")
+pytest.importorskip("xgboost")
+import lightgbm
 import xgboost
 
 import losslab
 import losslab.lightgbm as ll
 import losslab.xgboost as lx
+from _cases import loss_id
+from _hosts import host_params
 from losslab._boosting import POISSON_STEP_CAP, step_cap
 
 SEED = 7
 ROUNDS = 10
-XGB_PARAMS: dict[str, Any] = {
-    "tree_method": "hist",
-    "max_depth": 3,
-    "eta": 0.3,
-    "nthread": 1,
-    "seed": SEED,
-}
-LGB_PARAMS: dict[str, Any] = {
-    "num_leaves": 7,
-    "learning_rate": 0.3,
-    "num_threads": 1,
-    "seed": SEED,
-    "deterministic": True,
-    "verbose": -1,
-}
+XGB_PARAMS, LGB_PARAMS = host_params(SEED)
 # registry name -> (XGBoost objective, LightGBM objective)
 BUILTIN = {
     "half_poisson": ("count:poisson", "poisson"),
@@ -70,11 +61,6 @@ CASES = [
     for name in LOG_LINK
     for p in (TWEEDIE_POWERS if name == "half_tweedie" else (None,))
 ]
-
-
-def _case_id(case: tuple[str, dict[str, float]]) -> str:
-    name, params = case
-    return name + "".join(f"-{k}{v}" for k, v in params.items())
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +157,7 @@ def test_every_log_link_loss_has_a_builtin() -> None:
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-@pytest.mark.parametrize("case", CASES, ids=_case_id)
+@pytest.mark.parametrize("case", CASES, ids=lambda case: loss_id(*case))
 def test_native_parity(
     host: Host, data: dict[str, Any], case: tuple[str, dict[str, float]], weighted: bool
 ) -> None:
@@ -204,7 +190,7 @@ def test_poisson_host_defaults_are_a_scaled_hessian(
     assert np.max(np.abs(exact - ref)) > 0.05  # the mapping matters
 
 
-@pytest.mark.parametrize("case", CASES, ids=_case_id)
+@pytest.mark.parametrize("case", CASES, ids=lambda case: loss_id(*case))
 def test_xgboost_start_is_the_intercept(
     data: dict[str, Any], case: tuple[str, dict[str, float]]
 ) -> None:
@@ -219,7 +205,7 @@ def test_xgboost_start_is_the_intercept(
     assert base == pytest.approx(math.exp(float(init)), rel=1e-6)
 
 
-@pytest.mark.parametrize("case", CASES, ids=_case_id)
+@pytest.mark.parametrize("case", CASES, ids=lambda case: loss_id(*case))
 def test_estimator_parity(
     host: Host, data: dict[str, Any], case: tuple[str, dict[str, float]]
 ) -> None:

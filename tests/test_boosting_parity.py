@@ -26,6 +26,7 @@ import losslab
 import losslab._boosting
 import losslab.lightgbm as ll
 import losslab.xgboost as lx
+from _hosts import host_params
 
 SEED = 11
 ROUNDS = 15
@@ -114,21 +115,7 @@ class Host:
         return ll.init_score(loss, y, sample_weight=w)
 
 
-XGB_PARAMS: dict[str, Any] = {
-    "tree_method": "hist",
-    "max_depth": 3,
-    "eta": 0.3,
-    "nthread": 1,
-    "seed": SEED,
-}
-LGB_PARAMS: dict[str, Any] = {
-    "num_leaves": 7,
-    "learning_rate": 0.3,
-    "num_threads": 1,
-    "seed": SEED,
-    "deterministic": True,
-    "verbose": -1,
-}
+XGB_PARAMS, LGB_PARAMS = host_params(SEED)
 HOSTS = [
     Host(
         "xgboost",
