@@ -124,6 +124,32 @@ def new_figure(nrows: int = 1, ncols: int = 1, *, width: float = 7.0, height: fl
     return fig, axes
 
 
+def loss_cdf_figure(
+    dist: Mapping[str, Any],
+    *,
+    xlabel: Callable[[str], str],
+    title: Callable[[str], str],
+    unit_limits: bool = False,
+) -> Any:
+    """The paper's Figure 4: the cumulative normalised loss of the positives and of the
+    negatives (two panels), one line per gamma of ``dist["gammas"]`` from
+    ``dist["curves"][str(gamma)]`` (``fraction`` and one array per group). ``xlabel`` and
+    ``title`` give each panel's texts from the group's name."""
+    fig, axes = new_figure(1, 2, width=11, height=4)
+    for ax, group in zip(axes[0], ("positives", "negatives"), strict=True):
+        for k, g in enumerate(dist["gammas"]):
+            c = dist["curves"][str(g)]
+            ax.plot(c["fraction"], c[group], color=f"C{k}", label=f"gamma = {g:g}")
+        ax.set_xlabel(xlabel(group))
+        ax.set_ylabel("cumulative normalised loss")
+        ax.set_title(title(group))
+        if unit_limits:
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1)
+        ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
 def save_figure(fig: Any, ctx: RunContext, name: str, caption: str) -> dict[str, str]:
     """Save ``fig`` as ``<figdir>/<name>.png`` (atomically), close it and return the figure
     record ``{"file": "figures/<name>.png", "caption": caption}`` used by the report."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import RunContext, new_figure, save_figure
+from ._common import RunContext, loss_cdf_figure, new_figure, save_figure
 from .focal import CDF_GAMMAS, _loss_distribution
 
 __all__ = ["PAPER_TABLE1", "SIZES", "THREADS", "run", "units"]
@@ -484,17 +484,12 @@ def _figures(
 
     # Figure 4 analogue
     dist = results["loss_distribution"]
-    fig, axes = new_figure(1, 2, width=11, height=4)
-    for ax, group in zip(axes[0], ("positives", "negatives"), strict=True):
-        for k, g in enumerate(dist["gammas"]):
-            c = dist["curves"][str(g)]
-            ax.plot(c["fraction"], c[group], color=f"C{k}", label=f"gamma = {g:g}")
-        ax.set_xlabel(f"fraction of {group} (sorted by loss)")
-        ax.set_ylabel("cumulative normalised loss")
-        ax.set_title(f"{group}: {dist[group]} test (anchor, class) outputs")
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        ax.legend(fontsize=8, loc="upper left")
+    fig = loss_cdf_figure(
+        dist,
+        xlabel=lambda group: f"fraction of {group} (sorted by loss)",
+        title=lambda group: f"{group}: {dist[group]} test (anchor, class) outputs",
+        unit_limits=True,
+    )
     figs.append(
         save_figure(
             fig,

@@ -20,7 +20,7 @@ import numpy as np
 
 import losslab
 
-from ._common import RunContext, new_figure, save_figure
+from ._common import RunContext, loss_cdf_figure, new_figure, save_figure
 from .data import DetectionData, detection_data
 from .metrics import average_precision
 
@@ -620,15 +620,11 @@ def _figures(
 
     # Figure 4: CDF of the normalised loss
     dist = results["loss_distribution"]
-    fig, axes = new_figure(1, 2, width=11, height=4)
-    for ax, group in zip(axes[0], ("positives", "negatives"), strict=True):
-        for k, g in enumerate(dist["gammas"]):
-            c = dist["curves"][str(g)]
-            ax.plot(c["fraction"], c[group], color=f"C{k}", label=f"gamma = {g:g}")
-        ax.set_xlabel(f"fraction of {group}")
-        ax.set_ylabel("cumulative normalised loss")
-        ax.set_title(f"{group} (held-out anchors)")
-        ax.legend(fontsize=8, loc="upper left")
+    fig = loss_cdf_figure(
+        dist,
+        xlabel=lambda group: f"fraction of {group}",
+        title=lambda group: f"{group} (held-out anchors)",
+    )
     figs.append(
         save_figure(
             fig,
