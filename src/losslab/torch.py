@@ -19,7 +19,12 @@ How the work is done (``docs/training.md``):
   faster under ``torch.compile`` on the CPU (``benchmarks/training_losses.py``);
 * softmax losses: ``log_softmax`` feeds a per-row function (one gather for the value; the
   analytic slope ``dL/d(log p_c)`` scattered for the backward, which ``log_softmax``'s backward
-  turns into the gradient), as ``F.cross_entropy`` feeds ``nll_loss``.
+  turns into the gradient), as ``F.cross_entropy`` feeds ``nll_loss``; plain cross-entropy
+  (``softmax_cross_entropy``, ``softmax_focal`` with gamma 0 and no alpha, ``softmax_poly1``
+  with epsilon 0) is ``F.cross_entropy`` itself;
+* eager "sum" and "mean" without weights: the values, their sum and the division form one
+  autograd node, whose backward scales the kernel's fresh gradient in place (per call, one
+  Python-level node and one tensor of the input's size fewer).
 
 Value checks (label domain, class indices, weights) read the data; the modules run them on
 their first call only (``validate="once"``, the default), so a training loop pays no host
@@ -39,9 +44,9 @@ from typing import Any, ClassVar, Literal
 
 import array_api_compat.torch as _compat
 import torch
+import torch.nn.functional as F  # noqa: N812 (PyTorch's own idiom)
 
 from losslab import _kernels
-from losslab._config import get_config
 from losslab._numerics import focal_branchless
 from losslab.losses import LOSSES, Loss, get_loss
 from losslab.losses import FocalLoss as CoreFocalLoss
@@ -151,24 +156,27 @@ def _elementwise(loss: Loss, y: torch.Tensor, z: torch.Tensor, k: int) -> torch.
     ``kernel_min_size`` elements); traced code (``torch.compile``) and other devices run
     :func:`_formula`.
     """
+    return _elementwise_owned(loss, y, z, k)[0]
+
+
+def _elementwise_owned(
+    loss: Loss, y: torch.Tensor, z: torch.Tensor, k: int
+) -> tuple[torch.Tensor, bool]:
+    """:func:`_elementwise`, and whether the result is a fresh tensor that nothing else
+    references (the kernel's output), which the caller may scale in place."""
     out_dtype = z.dtype
     if out_dtype not in (torch.float32, torch.float64):
         z = z.to(torch.float32)
     if y.dtype != z.dtype:
         y = y.to(z.dtype)
-    result = None
-    if (
-        not torch.compiler.is_compiling()
-        and z.device.type == "cpu"
-        and loss.kernel is not None
-        and get_config()["use_kernels"]
-    ):
+    if loss.kernel is not None and z.device.type == "cpu" and not torch.compiler.is_compiling():
+        # try_fused reads the configuration (use_kernels, kernel_min_size) itself.
         fused = _kernels.try_fused(loss.kernel, loss._kernel_args(), y, z, None, _NEED[k])
         if fused is not None:
-            result = fused[k]
-    if result is None:
-        result = _formula(loss, y, z, k)
-    return result if result.dtype == out_dtype else result.to(out_dtype)
+            out = fused[k]
+            return (out, True) if out.dtype == out_dtype else (out.to(out_dtype), True)
+    result = _formula(loss, y, z, k)
+    return (result, False) if result.dtype == out_dtype else (result.to(out_dtype), True)
 
 
 class _Hessian(torch.autograd.Function):
@@ -211,12 +219,46 @@ class _Value(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, v_out: torch.Tensor) -> tuple[None, None, torch.Tensor]:
         y, z = ctx.saved_tensors
-        if torch.is_grad_enabled() and not torch.compiler.is_compiling():
-            # create_graph=True: a gradient whose own backward applies the Hessian.
-            grad: torch.Tensor = _Gradient.apply(ctx.loss, y, z)  # type: ignore[no-untyped-call]
-            return None, None, v_out * grad
-        # A plain backward (and traced code: torch.compile has no double backward).
-        return None, None, v_out * _elementwise(ctx.loss, y, z, 1)
+        return None, None, _scaled_gradient(ctx.loss, y, z, v_out)
+
+
+def _scaled_gradient(loss: Loss, y: torch.Tensor, z: torch.Tensor, scale: torch.Tensor) -> Any:
+    """``scale * dL/dz`` for a backward: with grad mode on (``create_graph=True``) a gradient
+    whose own backward applies the Hessian, else the plain gradient, scaled in place when it
+    is the kernel's fresh output (an out-of-place product allocates, and faults in, another
+    tensor of z's size)."""
+    if torch.is_grad_enabled() and not torch.compiler.is_compiling():
+        grad: torch.Tensor = _Gradient.apply(loss, y, z)  # type: ignore[no-untyped-call]
+        return scale * grad
+    # A plain backward (and traced code: torch.compile has no double backward).
+    grad, owned = _elementwise_owned(loss, y, z, 1)
+    if owned and scale.dtype == grad.dtype:
+        return grad.mul_(scale)
+    return scale * grad
+
+
+class _ValueSum(torch.autograd.Function):
+    """z -> sum of L(y, z), or its mean (``divisor`` n), for unweighted "sum" and "mean" in
+    eager mode: the values, their sum and the division in one autograd node, so the backward
+    receives the 0-d scale and multiplies the gradient by it in place. The same operations as
+    :class:`_Value` followed by :func:`losslab.losses._reduce.reduce` (the sum in the values'
+    dtype, float32 or float64, divided by ``float(n)``), so the results are identical."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, loss: Loss, y: torch.Tensor, z: torch.Tensor, divisor: float | None
+    ) -> torch.Tensor:
+        ctx.loss = loss
+        ctx.divisor = divisor
+        ctx.save_for_backward(y, z)
+        total = torch.sum(_elementwise(loss, y, z, 0))
+        return total if divisor is None else total / divisor
+
+    @staticmethod
+    def backward(ctx: Any, out: torch.Tensor) -> tuple[None, None, torch.Tensor, None]:
+        y, z = ctx.saved_tensors
+        scale = out if ctx.divisor is None else out / ctx.divisor
+        return None, None, _scaled_gradient(ctx.loss, y, z, scale), None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,9 +301,10 @@ def _class_weights(loss: Loss, z: torch.Tensor) -> torch.Tensor | None:
 
 
 def _term_and_slope(
-    loss: Loss, lp: torch.Tensor, at: torch.Tensor | None, slope: bool
-) -> torch.Tensor:
-    """The per-class loss ``f(log p)`` of a softmax loss, or its slope ``D = df/d(log p)``.
+    loss: Loss, lp: torch.Tensor, at: torch.Tensor | None, value: bool, slope: bool
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The per-class loss ``f(log p)`` of a softmax loss and its slope ``D = df/d(log p)``
+    (each where asked, else None), sharing the work between them.
 
     The gradient in the logits of ``f(log p_c)`` is ``D (onehot_c - p)``. With
     ``l = -log p``, ``q = 1 - p = -expm1(log p)`` (accurate for ``p`` near 1):
@@ -273,38 +316,86 @@ def _term_and_slope(
     * poly-1: ``f = l + eps q``, ``D = -(1 + eps p)``.
     """
     name = loss.name
+    f = d = None
     if name == "softmax_poly1":
         eps = float(loss.epsilon)  # type: ignore[attr-defined]
-        out = -(1.0 + eps * torch.exp(lp)) if slope else eps * -torch.expm1(lp) - lp
+        f = eps * -torch.expm1(lp) - lp if value else None
+        d = -(1.0 + eps * torch.exp(lp)) if slope else None
     else:
         gamma = float(getattr(loss, "gamma", 0.0))
         if gamma == 0:
-            out = -torch.ones_like(lp) if slope else -lp
+            f = -lp if value else None
+            d = -torch.ones_like(lp) if slope else None
         else:
             q = -torch.expm1(lp)
             pos = q > 0
             q_safe = torch.where(pos, q, 1.0)
             qg = torch.pow(q_safe, gamma)
-            main = -qg * (gamma * torch.exp(lp) * (-lp / q_safe) + 1.0) if slope else qg * -lp
-            out = torch.where(pos, main, 0.0)
-    return out if at is None else at * out
+            if value:
+                f = torch.where(pos, qg * -lp, 0.0)
+            if slope:
+                main = -qg * (gamma * torch.exp(lp) * (-lp / q_safe) + 1.0)
+                d = torch.where(pos, main, 0.0)
+    if at is not None:
+        f = None if f is None else at * f
+        d = None if d is None else at * d
+    return f, d
 
 
 _NATIVE_SOFTMAX = frozenset({"softmax_cross_entropy", "softmax_focal", "softmax_poly1"})
 
+_NO_IGNORE = torch.iinfo(torch.int64).min
+"""``ignore_index`` for ``F.cross_entropy``, whose default (-100) would silently ignore a
+class index that losslab reports as out of range."""
 
-def _softmax_rows(loss: Loss, y: torch.Tensor, lp: torch.Tensor) -> torch.Tensor:
+
+def _is_cross_entropy(loss: Loss) -> bool:
+    """Plain softmax cross-entropy: ``softmax_cross_entropy``, and ``softmax_focal`` with
+    ``gamma = 0`` and no ``alpha`` or ``softmax_poly1`` with ``epsilon = 0``, whose value and
+    slope are exactly cross-entropy's (:func:`_term_and_slope`)."""
+    name = loss.name
+    if name == "softmax_cross_entropy":
+        return True
+    if name == "softmax_focal":
+        return float(loss.gamma) == 0.0 and loss.alpha is None  # type: ignore[attr-defined]
+    if name == "softmax_poly1":
+        return float(loss.epsilon) == 0.0  # type: ignore[attr-defined]
+    return False
+
+
+def _softmax_rows(
+    loss: Loss, y: torch.Tensor, lp: torch.Tensor, slope: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Per-row loss ``sum_c w_c f(log p_c)`` from ``lp = log_softmax(z)``, ``w`` the one-hot
-    class index or the target probabilities."""
+    class index or the target probabilities; with ``slope`` (class indices only) also the
+    (N, 1) slopes ``D`` of the target classes, flushed as :func:`_flush_tiny` does, from the
+    same pass."""
     alpha = _class_weights(loss, lp)
     if y.ndim == 1:
         idx, nan0 = _class_index(y)
         lp_c = lp.gather(1, idx[:, None])
         at = None if alpha is None else alpha[idx][:, None]
-        value = _term_and_slope(loss, lp_c, at, slope=False)[:, 0]
-        return value if nan0 is None else value + nan0
+        f, d = _term_and_slope(loss, lp_c, at, True, slope)
+        assert f is not None
+        value = f[:, 0]
+        return (value if nan0 is None else value + nan0), (None if d is None else _flush_tiny(d))
     at = None if alpha is None else alpha[None, :]
-    return torch.sum(y * _term_and_slope(loss, lp, at, slope=False), dim=1)
+    f, _ = _term_and_slope(loss, lp, at, True, False)
+    assert f is not None
+    return torch.sum(y * f, dim=1), None
+
+
+def _scatter_slopes(
+    y: torch.Tensor, lp: torch.Tensor, d: torch.Tensor, v_out: torch.Tensor
+) -> torch.Tensor:
+    """``d/d(log p)`` of ``v_out . rows`` for class indices: the (N, 1) slopes ``d`` of the
+    target classes times ``v_out``, zero elsewhere (NaN in the rows of NaN indices)."""
+    idx, nan0 = _class_index(y)
+    scaled = d * v_out.to(lp.dtype)[:, None]
+    # In place on fresh zeros: an out-of-place scatter allocates (and faults in) a second
+    # (N, K) buffer, ten times the cost at 10^6 elements.
+    out = torch.zeros_like(lp).scatter_(1, idx[:, None], scaled)
+    return out if nan0 is None else out + nan0[:, None]
 
 
 def _softmax_row_slopes(
@@ -313,18 +404,17 @@ def _softmax_row_slopes(
     """``d/d(log p)`` of ``v_out . rows``: ``v_out w D`` (N, K), zero off the target class
     for class indices. ``log_softmax``'s own backward turns it into ``D (onehot - p)``."""
     alpha = _class_weights(loss, lp)
-    scale = v_out.to(lp.dtype)[:, None]
     if y.ndim == 1:
-        idx, nan0 = _class_index(y)
+        idx, _ = _class_index(y)
         lp_c = lp.gather(1, idx[:, None])
         at = None if alpha is None else alpha[idx][:, None]
-        d = _flush_tiny(_term_and_slope(loss, lp_c, at, slope=True)) * scale
-        # In place on fresh zeros: an out-of-place scatter allocates (and faults in) a second
-        # (N, K) buffer, ten times the cost at 10^6 elements.
-        out = torch.zeros_like(lp).scatter_(1, idx[:, None], d)
-        return out if nan0 is None else out + nan0[:, None]
+        _, d = _term_and_slope(loss, lp_c, at, False, True)
+        assert d is not None
+        return _scatter_slopes(y, lp, _flush_tiny(d), v_out)
     at = None if alpha is None else alpha[None, :]
-    return y * _flush_tiny(_term_and_slope(loss, lp, at, slope=True)) * scale
+    _, d = _term_and_slope(loss, lp, at, False, True)
+    assert d is not None
+    return y * _flush_tiny(d) * v_out.to(lp.dtype)[:, None]
 
 
 def _flush_tiny(d: torch.Tensor) -> torch.Tensor:
@@ -346,31 +436,54 @@ class _SoftmaxRows(torch.autograd.Function):
 
     Fed by ``torch.log_softmax(z)``, whose backward completes the gradient in the logits
     (``D (onehot - p)``) and which saves ``log p`` itself, as ``F.cross_entropy`` does: this
-    function saves the same tensor and the target, nothing more. The backward is written in
-    differentiable torch operations, so double backward (Hessian-vector products) is autograd
-    of the analytic slope and of ``log_softmax``.
+    function saves the same tensor and the target; with ``slope`` (class indices, eager) also
+    the (N, 1) slopes of the target classes, computed with the values in one pass over the rows
+    (a K-th of ``log p``'s size), which a plain backward scatters. Under ``create_graph=True``
+    the backward recomputes them in differentiable torch operations, so double backward
+    (Hessian-vector products) is autograd of the analytic slope and of ``log_softmax``.
     """
 
     @staticmethod
-    def forward(ctx: Any, loss: Loss, y: torch.Tensor, lp: torch.Tensor) -> torch.Tensor:
+    def forward(
+        ctx: Any, loss: Loss, y: torch.Tensor, lp: torch.Tensor, slope: bool
+    ) -> torch.Tensor:
         ctx.loss = loss
-        ctx.save_for_backward(y, lp)
-        return _softmax_rows(loss, y, lp)
+        values, d = _softmax_rows(loss, y, lp, slope)
+        if d is None:
+            ctx.save_for_backward(y, lp)
+        else:
+            ctx.save_for_backward(y, lp, d)
+        return values
 
     @staticmethod
-    def backward(ctx: Any, v_out: torch.Tensor) -> tuple[None, None, torch.Tensor]:
-        y, lp = ctx.saved_tensors
-        return None, None, _softmax_row_slopes(ctx.loss, y, lp, v_out)
+    def backward(ctx: Any, v_out: torch.Tensor) -> tuple[None, None, torch.Tensor, None]:
+        saved = ctx.saved_tensors
+        if len(saved) == 3 and not torch.is_grad_enabled():
+            return None, None, _scatter_slopes(saved[0], saved[1], saved[2], v_out), None
+        y, lp = saved[0], saved[1]
+        return None, None, _softmax_row_slopes(ctx.loss, y, lp, v_out), None
 
 
 def _softmax_values(loss: Loss, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """Per-row values of a softmax loss, differentiable in ``z`` (computed in at least
-    float32, returned in ``z``'s dtype)."""
+    float32, returned in ``z``'s dtype).
+
+    Plain cross-entropy (:func:`_is_cross_entropy`) with integer class indices or probability
+    targets is ``F.cross_entropy(reduction="none")`` itself (one ATen call, the same operations:
+    ``log_softmax`` and the target's ``-log p``); the other softmax losses run
+    :class:`_SoftmaxRows` on ``log_softmax(z)``.
+    """
     z32 = z if z.dtype in (torch.float32, torch.float64) else z.to(torch.float32)
     y32 = y.to(z32.dtype) if (y.dtype.is_floating_point and y.dtype != z32.dtype) else y
-    if loss.name in _NATIVE_SOFTMAX:
+    values: torch.Tensor
+    if y32.ndim == 2 and _is_cross_entropy(loss):
+        values = F.cross_entropy(z32, y32, reduction="none")
+    elif not y32.dtype.is_floating_point and _is_cross_entropy(loss):
+        values = F.cross_entropy(z32, y32.long(), reduction="none", ignore_index=_NO_IGNORE)
+    elif loss.name in _NATIVE_SOFTMAX:
         lp = torch.log_softmax(z32, dim=1)
-        values: torch.Tensor = _SoftmaxRows.apply(loss, y32, lp)  # type: ignore[no-untyped-call]
+        slope = y32.ndim == 1 and lp.requires_grad and not torch.compiler.is_compiling()
+        values = _SoftmaxRows.apply(loss, y32, lp, slope)  # type: ignore[no-untyped-call]
     else:  # a softmax loss without a torch form: autograd of the core's generic formulas
         values = loss.loss(y32, z32, validate=False)
     return values if values.dtype == z.dtype else values.to(z.dtype)
@@ -541,15 +654,55 @@ def loss_function(
     if validate and not torch.compiler.is_compiling():
         _check_values(loss, input, target, weight)
     y = target.detach()
+    if (
+        weight is None
+        and reduction in ("sum", "mean")
+        and input.dtype in (torch.float32, torch.float64)
+    ):
+        plain = _plain_reduced(loss, y, input, reduction)
+        if plain is not None:
+            return plain
     values: torch.Tensor = (
         _softmax_values(loss, y, input) if loss.is_multiclass else _Value.apply(loss, y, input)  # type: ignore[no-untyped-call]
     )
     if weight is not None:
         weight = weight.to(values.dtype)
         values = values * weight
+    if (
+        weight is None
+        and reduction in ("sum", "mean")
+        and values.dtype in (torch.float32, torch.float64)
+    ):
+        # reduce()'s operations without the array-API layer: the sum, over float(n) for "mean"
+        total = torch.sum(values)
+        return total if reduction == "sum" else total / float(values.numel())
     positives = loss._positives(y, input.detach(), _xp) if reduction == "positives" else None
     out: torch.Tensor = reduce(values, reduction, xp=_xp, weight=weight, positives=positives)
     return out if spatial is None or reduction != "none" else out.reshape(spatial)
+
+
+def _plain_reduced(
+    loss: Loss, y: torch.Tensor, input: torch.Tensor, reduction: str
+) -> torch.Tensor | None:
+    """Unweighted "sum" or "mean" of float32/float64 logits in one step, or None.
+
+    Plain softmax cross-entropy (:func:`_is_cross_entropy`) with integer class indices or
+    probability targets is ``F.cross_entropy`` with that reduction (one ATen call; its sum may
+    round differently from ``reduce``'s in the last place); element-wise losses in eager mode
+    run :class:`_ValueSum` (values, sum and division in one autograd node).
+    """
+    if loss.is_multiclass:
+        if not _is_cross_entropy(loss):
+            return None
+        if y.ndim == 2:
+            return F.cross_entropy(input, y.to(input.dtype), reduction=reduction)
+        if y.dtype.is_floating_point:
+            return None  # float indices: NaN marks a row (_class_index)
+        return F.cross_entropy(input, y.long(), reduction=reduction, ignore_index=_NO_IGNORE)
+    if torch.compiler.is_compiling():
+        return None
+    divisor = None if reduction == "sum" else float(input.numel())
+    return _ValueSum.apply(loss, y, input, divisor)  # type: ignore[no-any-return,no-untyped-call]
 
 
 def _rows_of(

@@ -1,0 +1,151 @@
+"""losslab.torch's eager fast paths give the results of the general path, at kernel sizes too.
+
+An unweighted "sum" or "mean" of an element-wise loss runs values, sum and division in one
+autograd node and scales the kernel's fresh gradient in place; plain softmax cross-entropy is
+``F.cross_entropy`` itself; softmax focal loss computes the target classes' slopes with the
+values and scatters them in a plain backward. Each is compared here with the general path
+(``reduction="none"`` and an explicit sum, or the ``create_graph=True`` backward that
+recomputes the slopes in differentiable operations), with the core, and for memory with
+``F.binary_cross_entropy_with_logits``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F  # noqa: N812 (PyTorch's own idiom)
+
+import losslab
+import losslab.torch as lt
+from losslab import get_config
+
+N_KERNEL = 12_000  # above the default kernel_min_size: eager CPU calls run the fused kernel
+
+
+def _binary(n: int, dtype: Any, seed: int = 0) -> tuple[Any, Any]:
+    rng = np.random.default_rng(seed)
+    z = torch.tensor(rng.normal(size=n) * 4, dtype=dtype)
+    z[:4] = torch.tensor([-40.0, -17.0, 17.0, 40.0], dtype=dtype)
+    y = torch.tensor(rng.random(n) < 0.05, dtype=dtype)
+    y[4:54] = torch.tensor(rng.uniform(size=50), dtype=dtype)  # soft labels
+    return y, z
+
+
+def test_kernel_size_is_above_kernel_min_size() -> None:
+    assert get_config()["kernel_min_size"] <= N_KERNEL
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("n", [100, N_KERNEL])
+def test_unweighted_reduction_equals_the_sum_of_the_values(
+    n: int, reduction: str, dtype: Any
+) -> None:
+    y, z = _binary(n, dtype)
+    z1 = z.clone().requires_grad_(True)
+    value = lt.FocalLoss(reduction=reduction, validate=False)(z1, y)
+    value.backward()
+    z2 = z.clone().requires_grad_(True)
+    per_element = lt.FocalLoss(reduction="none", validate=False)(z2, y)
+    expected = per_element.sum() if reduction == "sum" else per_element.sum() / float(n)
+    expected.backward()
+    assert value.dtype == dtype
+    assert torch.equal(value, expected)  # the same operations in the same order
+    assert z1.grad is not None
+    assert z2.grad is not None
+    assert torch.equal(z1.grad, z2.grad)
+    core = losslab.get_loss("focal")
+    scale = 1.0 if reduction == "sum" else 1.0 / n
+    rtol = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(z1.grad, core.gradient(y, z) * scale, rtol=rtol, atol=0)
+
+
+def test_double_backward_at_kernel_size_applies_the_hessian() -> None:
+    y, z = _binary(N_KERNEL, torch.float64, seed=1)
+    zz = z.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(lt.FocalLoss(validate=False)(zz, y), zz, create_graph=True)
+    v = torch.tensor(np.random.default_rng(2).normal(size=N_KERNEL))
+    (hv,) = torch.autograd.grad((g * v).sum(), zz)
+    core = losslab.get_loss("focal")
+    torch.testing.assert_close(g.detach(), core.gradient(y, z) / N_KERNEL, rtol=1e-12, atol=0)
+    torch.testing.assert_close(hv, core.hessian(y, z) * v / N_KERNEL, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("n", [1000, N_KERNEL])
+def test_saves_no_more_than_bce_with_logits(n: int, reduction: str) -> None:
+    saved: list[int] = []
+
+    def pack(t: Any) -> Any:
+        saved.append(t.numel() * t.element_size())
+        return t
+
+    y, z = _binary(n, torch.float32)
+    z = z.requires_grad_(True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        lt.FocalLoss(validate=False, reduction=reduction)(z, y).backward()
+    ours = sum(saved)
+    saved.clear()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        F.binary_cross_entropy_with_logits(z, y, reduction=reduction).backward()
+    assert 0 < ours <= sum(saved)
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("softmax_cross_entropy", {}),
+        ("softmax_focal", {"gamma": 0.0}),
+        ("softmax_poly1", {"epsilon": 0.0}),
+    ],
+)
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_plain_cross_entropy_is_f_cross_entropy(name: str, params: Any, reduction: str) -> None:
+    gen = torch.Generator().manual_seed(4)
+    z = torch.randn(50, 7, generator=gen, dtype=torch.float64) * 5
+    t = torch.randint(0, 7, (50,), generator=gen)
+    probs = torch.softmax(torch.randn(50, 7, generator=gen, dtype=torch.float64), 1)
+    module = lt.LosslabLoss(name, reduction=reduction, validate=False, **params)
+    for target in (t, probs):
+        z1 = z.clone().requires_grad_(True)
+        ours = module(z1, target)
+        ours.backward()
+        z2 = z.clone().requires_grad_(True)
+        ref = F.cross_entropy(z2, target, reduction=reduction)
+        ref.backward()
+        assert torch.equal(ours, ref)
+        assert z1.grad is not None
+        assert z2.grad is not None
+        assert torch.equal(z1.grad, z2.grad)
+
+
+def test_cross_entropy_never_ignores_an_index_silently() -> None:
+    # F.cross_entropy ignores -100 by default; losslab's module rejects it unless asked to.
+    z = torch.randn(3, 4)
+    with pytest.raises(IndexError, match="-100"):
+        lt.SoftmaxCrossEntropy(validate=False)(z, torch.tensor([0, -100, 1]))
+    ignored = lt.SoftmaxCrossEntropy(ignore_index=-100)(z, torch.tensor([0, -100, 1]))
+    torch.testing.assert_close(ignored, F.cross_entropy(z, torch.tensor([0, -100, 1])))
+
+
+@pytest.mark.parametrize("params", [{"gamma": 2.0}, {"gamma": 0.5, "alpha": (0.2, 1.0, 0.5, 2.0)}])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_softmax_focal_saved_slopes_equal_the_recomputed_ones(params: Any, dtype: Any) -> None:
+    gen = torch.Generator().manual_seed(5)
+    z = torch.randn(64, 4, generator=gen, dtype=dtype) * 6
+    z[0, 2] = 80.0  # p_c rounds to 1: slope 0
+    t = torch.randint(0, 4, (64,), generator=gen)
+    t[0] = 2
+    module = lt.SoftmaxFocalLoss(validate=False, **params)
+    z1 = z.clone().requires_grad_(True)
+    module(z1, t).backward()  # the slopes saved by the forward
+    z2 = z.clone().requires_grad_(True)
+    (g2,) = torch.autograd.grad(module(z2, t), z2, create_graph=True)  # recomputed
+    assert z1.grad is not None
+    assert torch.equal(z1.grad, g2.detach())
+    core = losslab.get_loss("softmax_focal", **params)
+    rtol = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(z1.grad, core.gradient(t, z) / 64, rtol=rtol, atol=1e-7)
