@@ -1,8 +1,8 @@
 """Fused, multi-threaded CPU kernels for the element-wise losses (numba, optional).
 
 A loss points at its kernel (:attr:`losslab.Loss.kernel`, the name of a function in
-:mod:`losslab._kernels._impl`, and two float arguments from its hyperparameters); this module
-knows no loss. :func:`try_fused`
+:mod:`losslab._kernels._impl`, and the float arguments it takes from the loss's
+hyperparameters, :meth:`losslab.Loss._kernel_args`); this module knows no loss. :func:`try_fused`
 is what :class:`losslab.losses._base.Loss` calls: it computes value, gradient and Hessian in one
 parallel pass over the data and returns them, or returns None so that the generic array-API
 path runs. It runs for NumPy float32/float64 arrays and for CPU torch tensors that autograd is
@@ -22,11 +22,14 @@ by numba), on the first call that needs it.
 
 Kernels: ``log_loss``, ``focal``, ``focal_star``, ``squared`` (``p0`` = 1 for
 the half squared error), ``linear`` (pinball with quantile ``p0``; absolute error is
-``p0 = 0.5, p1 = 1``), ``huber``, ``pseudo_huber``, ``log_cosh``. Each compiles once per dtype
-(float32 inputs are computed in float64, with exp/log1p accurate to float32's needs, and
-rounded once); focal compiles two more for
-non-integer ``gamma`` and for soft labels, focal_star one more for soft labels, and log loss
-one without the value (for ``gradient``/``hessian``/``gradient_hessian``), on first use.
+``p0 = 0.5, p1 = 1``), ``huber``, ``pseudo_huber``, ``log_cosh``, the GLM family
+(``half_poisson``, ``half_gamma``, ``half_tweedie``, ``exponential``) and the detection family
+(``varifocal``, ``quality_focal``, ``poly1``, ``poly1_focal`` and ``asymmetric``, the last two
+with three parameters). Each compiles once per dtype (float32 inputs are computed in float64,
+with exp/log1p accurate to float32's needs where that suffices, and rounded once); focal and
+Poly-1 focal compile two more for non-integer ``gamma`` and for soft labels, focal_star one
+more for soft labels, and log loss one without the value (for
+``gradient``/``hessian``/``gradient_hessian``), on first use.
 Results agree with the generic path to a few ulps (``tests/test_kernels.py`` measures and
 bounds the difference). Inputs may be non-contiguous (they are copied) or read-only;
 Fortran-ordered inputs keep their order. A call uses ``get_config()["kernel_threads"]`` threads
@@ -53,7 +56,7 @@ from losslab._config import get_config
 __all__ = ["MIN_PER_THREAD", "available", "release_scratch", "try_fused", "warmup"]
 
 Results = tuple[Any, Any, Any]
-KernelArgs = tuple[float, float]
+KernelArgs = tuple[float, ...]
 
 _INT_GAMMAS = frozenset({0.0, 1.0, 2.0, 3.0, 4.0})
 MIN_PER_THREAD = 1 << 16
@@ -61,7 +64,17 @@ MIN_PER_THREAD = 1 << 16
 it a thread's share takes less than about 0.1 ms, comparable to waking and joining a thread,
 which on a busy machine can cost a scheduler time slice."""
 
-_FIXUPS = {"focal": "focal_soft", "focal_general": "focal_soft", "focal_star": "focal_star_soft"}
+_POWERS = {"focal": (0,), "poly1_focal": (0,), "quality_focal": (0,), "asymmetric": (0, 1)}
+"""Kernel -> the positions of its arguments that are exponents: a variant for whole numbers
+0..4 computes the powers as products (vectorised), ``<kernel>_general`` calls libm ``pow``."""
+
+_FIXUPS = {
+    "focal": "focal_soft",
+    "focal_general": "focal_soft",
+    "focal_star": "focal_star_soft",
+    "poly1_focal": "poly1_focal_soft",
+    "poly1_focal_general": "poly1_focal_soft",
+}
 """Kernels whose return value counts elements that a second kernel must overwrite."""
 
 _lock = threading.Lock()
@@ -94,10 +107,11 @@ def _load_impl() -> Any:
 
 
 def _variant(kernel: str, args: KernelArgs, need: tuple[bool, bool, bool]) -> str:
-    """The compiled function that serves ``kernel``: focal with a non-integer gamma and log
-    loss without its value have their own."""
-    if kernel == "focal" and args[0] not in _INT_GAMMAS:
-        return "focal_general"
+    """The compiled function that serves ``kernel``: the focused losses with a power other
+    than 0..4 (:data:`_POWERS`) and log loss without its value have their own."""
+    powers = _POWERS.get(kernel, ())
+    if any(args[i] not in _INT_GAMMAS for i in powers):
+        return f"{kernel}_general"
     if kernel == "log_loss" and not need[0]:
         return "log_loss_gh"  # gradient and Hessian need no log1p
     return kernel
@@ -159,8 +173,7 @@ def _run_kernel(
     z: np.ndarray[Any, Any],
     w: np.ndarray[Any, Any] | None,
     outs: list[np.ndarray[Any, Any] | None],
-    p0: float,
-    p1: float,
+    params: tuple[float, ...],
 ) -> int:
     """Call ``kernel`` once; outputs that are None go to the scratch rows."""
     flags = 8 if w is not None else 0
@@ -176,7 +189,7 @@ def _run_kernel(
         else:
             flags |= bit
             args.append(out)
-    return int(kernel(y, z, z if w is None else w, args[0], args[1], args[2], p0, p1, flags))
+    return int(kernel(y, z, z if w is None else w, args[0], args[1], args[2], *params, flags))
 
 
 def try_fused(
@@ -195,8 +208,9 @@ def try_fused(
     kernel : str
         The name of a kernel in :mod:`losslab._kernels._impl` (the loss's
         :attr:`losslab.Loss.kernel`).
-    args : (float, float)
-        The kernel's two parameters (the loss's ``_kernel_args()``).
+    args : tuple of float
+        The kernel's parameters (the loss's ``_kernel_args()``; two or three floats, as many
+        as the kernel takes).
     y, z : numpy.ndarray or CPU torch.Tensor
         Targets and raw predictions: same shape, same dtype (float32 or float64), validated.
     sample_weight : array or None
@@ -289,7 +303,7 @@ def _try_numpy(
         return None
     if kernel not in impl.__all__ or not callable(getattr(impl, kernel)):
         raise ValueError(f"unknown fused kernel {kernel!r}; kernels: {impl.__all__}")
-    p0, p1 = float(args[0]), float(args[1])
+    params = tuple(float(a) for a in args)
 
     order: Literal["C", "F"] = "F" if (z.flags.f_contiguous and not z.flags.c_contiguous) else "C"
     given = (None, None, None) if out is None else out
@@ -313,11 +327,11 @@ def _try_numpy(
         limit = config["kernel_threads"] or numba.config.NUMBA_NUM_THREADS
         threads = max(1, min(limit, numba.config.NUMBA_NUM_THREADS, z.size // MIN_PER_THREAD))
         if threads == before:
-            _dispatch(impl, name, y1, z1, w1, outs, p0, p1)
+            _dispatch(impl, name, y1, z1, w1, outs, params)
         else:
             numba.set_num_threads(threads)
             try:
-                _dispatch(impl, name, y1, z1, w1, outs, p0, p1)
+                _dispatch(impl, name, y1, z1, w1, outs, params)
             finally:
                 numba.set_num_threads(before)
     except Exception as exc:  # fall back to the generic path and say so
@@ -341,18 +355,17 @@ def _dispatch(
     z: np.ndarray[Any, Any],
     w: np.ndarray[Any, Any] | None,
     outs: list[np.ndarray[Any, Any] | None],
-    p0: float,
-    p1: float,
+    params: tuple[float, ...],
 ) -> None:
     kernel = getattr(impl, name)
     serial = _needs_serial_launch()
     if serial:
         _lock.acquire()
     try:
-        count = _run_kernel(impl, kernel, y, z, w, outs, p0, p1)
+        count = _run_kernel(impl, kernel, y, z, w, outs, params)
         fixup = _FIXUPS.get(name)
         if fixup is not None and count:  # elements for the second, general pass
-            _run_kernel(impl, getattr(impl, fixup), y, z, w, outs, p0, p1)
+            _run_kernel(impl, getattr(impl, fixup), y, z, w, outs, params)
     finally:
         if serial:
             _lock.release()

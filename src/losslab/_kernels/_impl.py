@@ -84,6 +84,8 @@ from numba.extending import intrinsic, overload
 
 __all__ = [
     "CHUNK",
+    "asymmetric",
+    "asymmetric_general",
     "exponential",
     "focal",
     "focal_general",
@@ -99,7 +101,12 @@ __all__ = [
     "log_loss",
     "log_loss_gh",
     "poly1",
+    "poly1_focal",
+    "poly1_focal_general",
+    "poly1_focal_soft",
     "pseudo_huber",
+    "quality_focal",
+    "quality_focal_general",
     "squared",
     "varifocal",
 ]
@@ -128,6 +135,17 @@ def _bits_to_float(typingctx, x):
 
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
+@intrinsic
+def _float_to_bits(typingctx, x):
+    """Reinterpret the bits of a float64 as an int64 (LLVM ``bitcast``)."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
 
     return sig, codegen
 
@@ -1140,11 +1158,11 @@ def varifocal(y, z, w, v, g, h, alpha, gamma, flags):
 
 
 @njit(**_INLINE)
-def _poly_series(t, eps):
-    """``sum_{k=1}^{20} (-1)^(k+1) (1/k + eps) t^k`` by Horner (``detection._poly_series``)."""
+def _poly_series(t, eps, scale):
+    """``sum_{k=1}^{20} (-1)^(k+1) (scale/k + eps) t^k`` by Horner (``detection._poly_series``)."""
     acc = 0.0
     for k in range(20, 0, -1):
-        coef = (1.0 if k % 2 else -1.0) * (1.0 / k + eps)
+        coef = (1.0 if k % 2 else -1.0) * (scale / k + eps)
         acc = coef + t * acc
     return t * acc
 
@@ -1177,7 +1195,7 @@ def poly1(y, z, w, v, g, h, eps, p1, flags):
             h_pos = (zi if zi > 0.0 else 0.0) + l1 + eps * p
             h_neg = (-zi if zi < 0.0 else 0.0) + l1 + eps * q
             if eps < 0.0:
-                series = _poly_series(e if e <= 0.1 else 0.0, eps)
+                series = _poly_series(e if e <= 0.1 else 0.0, eps, 1.0)
                 h_pos = series if zi <= _LOG_TENTH else h_pos
                 h_neg = series if -zi <= _LOG_TENTH else h_neg
             val = (0.0 if yi == 0.0 else yi * h_neg) + (0.0 if yi == 1.0 else (1.0 - yi) * h_pos)
@@ -1186,6 +1204,422 @@ def poly1(y, z, w, v, g, h, eps, p1, flags):
                 yi * ((1.0 - eps) * q + (1.0 + eps) * p)
                 + (1.0 - yi) * ((1.0 - eps) * p + (1.0 + eps) * q)
             )
+            if weighted:
+                wi = np.float64(w[i])
+                val *= wi
+                gr *= wi
+                he *= wi
+            v[i + ov] = val
+            g[i + og] = gr
+            h[i + oh] = he
+    return nnan
+
+
+@njit(**_INLINE)
+def _pow(x, a, general):
+    """``x^a`` for ``x >= 0``: libm ``pow`` where ``general`` (a constant, so that the other
+    variant compiles without the call and vectorises); otherwise ``a`` is a whole number in
+    -2..4 and the power is a product (exact to an ulp per factor; the negative exponents
+    occur only under a zero coefficient)."""
+    if general:
+        return math.pow(x, a)
+    k = int(a)
+    x2 = x * x
+    return (
+        1.0
+        if k == 0
+        else (
+            x
+            if k == 1
+            else (
+                x2
+                if k == 2
+                else (
+                    x2 * x
+                    if k == 3
+                    else (x2 * x2 if k == 4 else (1.0 / x if k == -1 else 1.0 / x2))
+                )
+            )
+        )
+    )
+
+
+@njit(**_INLINE)
+def _tanh_half(z, e):
+    """``tanh(z / 2)`` from ``e = exp(-|z|)``: ``sinh / cosh`` of ``|z| / 2`` (the series) for
+    ``|z| < 1``, ``(1 - e) / (1 + e)`` otherwise, with z's sign; within about 2 ulp, IEEE
+    arithmetic only (vectorisable, unlike libm ``tanh``)."""
+    a = abs(z)
+    hs = 0.5 * (a if a < 1.0 else 1.0)
+    t = sinh_small(hs) / cosh_small(hs) if a < 1.0 else (1.0 - e) / (1.0 + e)
+    return -t if z < 0.0 else t
+
+
+_TWO54 = 2.0**54
+_MANTISSA = (1 << 52) - 1
+_ONE_BITS = 1023 << 52
+
+
+@njit(**_INLINE)
+def _neg_log_half(x):
+    """``-log(x)`` for ``0 < x <= 1/2`` (or NaN): ``x = 2^k m``, ``m`` in [1, 2), and
+    ``-log(x) = -k ln2 - log1p(m - 1)`` with :func:`log1p_unit` (``m - 1`` is exact; the two
+    terms have opposite signs but the first is at most twice the result for k <= -2, so the
+    error stays within about 3 ulp). Subnormal x are scaled by 2^54 first. IEEE arithmetic
+    and bit casts only (vectorisable, unlike libm ``log``)."""
+    sub = x < 2.2250738585072014e-308
+    xs = x * _TWO54 if sub else x
+    bits = _float_to_bits(xs)
+    k = (bits >> 52) - 1023 - (54 if sub else 0)
+    m = _bits_to_float((bits & _MANTISSA) | _ONE_BITS)
+    kf = np.float64(k)
+    return (-kf * _LN2_HI) - (kf * _LN2_LO + log1p_unit(m - 1.0))
+
+
+@njit(**_INLINE)
+def _sign(x):
+    """``numpy.sign``: -1, 0 or 1, NaN for NaN."""
+    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else x)
+
+
+@njit(**_INLINE)
+def _quality_focal_elem(yi, zi, beta, general):
+    """Quality Focal loss of one element (:func:`quality_focal`)."""
+    e = exp_neg(-abs(zi))
+    l1 = log1p_unit(e)
+    op = 1.0 + e
+    big = 1.0 / op
+    small = e / op
+    nonneg = zi >= 0.0
+    p = big if nonneg else small
+    q = small if nonneg else big
+    sp = (zi if zi > 0.0 else 0.0) + l1
+    spn = (-zi if zi < 0.0 else 0.0) + l1
+    th = _tanh_half(zi, e)
+    d = (0.5 - yi) + 0.5 * th if abs(zi) < 1.0 else (p - yi if zi <= -1.0 else (1.0 - yi) - q)
+    d = p if yi == 0.0 else (-q if yi == 1.0 else d)
+    ad = abs(d)
+    ce = (0.0 if yi == 0.0 else yi * spn) + (0.0 if yi == 1.0 else (1.0 - yi) * sp)
+    pb = _pow(ad, beta, general)
+    val = 0.0 if pb == 0.0 else pb * ce
+    nz = ad != 0.0  # NaN stays on the nonzero branch and propagates
+    sa = ad if nz else 1.0
+    sg = _sign(d)
+    pw1 = _pow(sa, beta - 1.0, general)
+    vv = p * q
+    vce = 0.0 if vv == 0.0 else vv * ce
+    gr = sg * pw1 * (beta * vce + d * d) if nz else 0.0
+    vm = vv * -th
+    h_nz = beta * sg * pw1 * (0.0 if vm == 0.0 else vm * ce) + (2.0 * beta + 1.0) * pb * vv
+    if beta != 1.0:
+        h_nz = h_nz + (beta * (beta - 1.0)) * (_pow(sa, beta - 2.0, general) * (vce * vv))
+    at_kink = (0.0 if beta > 2.0 else math.inf) if vv > 0.0 else 0.0  # d = 0, beta != 2
+    h0 = 2.0 * vv * vce if beta == 2.0 else at_kink
+    return val, gr, (h_nz if nz else h0)
+
+
+@njit(**_PAR)
+def quality_focal(y, z, w, v, g, h, beta, p1, flags):
+    """Quality Focal loss (``losslab.losses.detection.QualityFocalLoss``) for ``beta`` in
+    1..4: ``|d|^beta CE(y, z)``, ``d = p - y`` formed without cancellation
+    (``(1/2 - y) + tanh(z/2)/2`` for |z| < 1, ``p - y`` for z <= -1, ``(1 - y) - q`` for
+    z >= 1, exactly ``p`` / ``-q`` for y = 0 / 1)::
+
+        grad = s |d|^(beta-1) (beta v CE + d^2)
+        hess = v [beta (beta-1) |d|^(beta-2) v CE + beta s |d|^(beta-1) (1-2p) CE
+                  + (2 beta + 1) |d|^beta]
+
+    with ``v = p q``, ``s = sign(d)``, ``1 - 2p = -tanh(z/2)``; at d = 0 the gradient is 0
+    and the Hessian its limit (``2 v^2 CE`` for beta = 2, 0 for beta > 2, inf for beta < 2
+    where v > 0). Float64 primitives for both dtypes (``p - y`` cancels, so float32-accurate
+    ones would not do).
+    """
+    n = z.shape[0]
+    weighted = (flags & 8) != 0
+    nnan = 0
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        i0, i1, ov, og, oh = _block(c, n, flags)
+        for i in range(i0, i1):
+            yi = np.float64(y[i])
+            zi = np.float64(z[i])
+            nnan += 0 if (yi + zi) == (yi + zi) else 1
+            val, gr, he = _quality_focal_elem(yi, zi, beta, False)
+            if weighted:
+                wi = np.float64(w[i])
+                val *= wi
+                gr *= wi
+                he *= wi
+            v[i + ov] = val
+            g[i + og] = gr
+            h[i + oh] = he
+    return nnan
+
+
+@njit(**_PAR)
+def quality_focal_general(y, z, w, v, g, h, beta, p1, flags):
+    """:func:`quality_focal` for any ``beta >= 1`` (scalar libm ``pow``)."""
+    n = z.shape[0]
+    weighted = (flags & 8) != 0
+    nnan = 0
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        i0, i1, ov, og, oh = _block(c, n, flags)
+        for i in range(i0, i1):
+            yi = np.float64(y[i])
+            zi = np.float64(z[i])
+            nnan += 0 if (yi + zi) == (yi + zi) else 1
+            val, gr, he = _quality_focal_elem(yi, zi, beta, True)
+            if weighted:
+                wi = np.float64(w[i])
+                val *= wi
+                gr *= wi
+                he *= wi
+            v[i + ov] = val
+            g[i + og] = gr
+            h[i + oh] = he
+    return nnan
+
+
+@njit(**_INLINE)
+def _q_gamma(xt, l1, q, gamma, general):
+    """``q^gamma``, ``q = sigmoid(-x_t)``: :func:`_q_pow` where ``general``, else products."""
+    if general:
+        return _q_pow(xt, l1, gamma)
+    return _pow(q, gamma, False)
+
+
+@njit(**_INLINE)
+def _poly1_focal_hard(yi, zi, gamma, alpha, eps, general, single):
+    """Poly-1 focal of one element with label 0 or 1 (any other label: the y = 0 formula):
+    ``U = alpha_t l + eps q`` (the series where eps < 0 and ``e^(-x_t) <= 0.1``),
+    ``L = q^gamma U``, ``dL/dz = -(2y-1) q^gamma (gamma p_t U + q V)``,
+    ``d2L/dz2 = q^gamma (gamma p_t U (gamma p_t - q) + p_t q C)`` with
+    ``V = (alpha_t + eps) - eps q``, ``C = (2 gamma + 1)(alpha_t + eps) - 2 (gamma + 1) eps q``
+    (``Poly1FocalLoss._hard``)."""
+    pos = yi == 1.0
+    xt = zi if pos else -zi
+    e, l1 = _exp_log1p(xt, single)
+    op = 1.0 + e
+    big = 1.0 / op
+    small = e / op
+    nonneg = xt >= 0.0
+    pt = big if nonneg else small
+    q = small if nonneg else big
+    ell = (-xt if xt < 0.0 else 0.0) + l1
+    at = (alpha if pos else 1.0 - alpha) if alpha >= 0.0 else 1.0
+    u = at * ell + eps * q
+    if eps < 0.0 and -xt <= _LOG_TENTH:
+        u = _poly_series(e if e <= 0.1 else 0.0, eps, at)
+    qg = _q_gamma(xt, l1, q, gamma, general)
+    val = qg * u
+    pt_u = 0.0 if pt == 0.0 else pt * u
+    vv = (at + eps) - eps * q
+    gr = -qg * (gamma * pt_u + q * vv)
+    cc = (2.0 * gamma + 1.0) * (at + eps) - 2.0 * (gamma + 1.0) * eps * q
+    he = qg * (gamma * pt_u * (gamma * pt - q) + pt * q * cc)
+    return val, (gr if pos else -gr), he
+
+
+@njit(**_PAR)
+def poly1_focal(y, z, w, v, g, h, gamma, alpha, eps, flags):
+    """Poly-1 focal loss for labels 0 and 1 and ``gamma`` in 0..4 (``alpha < 0``: None),
+    :func:`_poly1_focal_hard`; returns the number of other labels, which
+    :func:`poly1_focal_soft` overwrites."""
+    nsoft = 0
+    n = z.shape[0]
+    weighted = (flags & 8) != 0
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        i0, i1, ov, og, oh = _block(c, n, flags)
+        for i in range(i0, i1):
+            yi = np.float64(y[i])
+            zi = np.float64(z[i])
+            nsoft += 0 if (yi == 1.0 or yi == 0.0) else 1
+            val, gr, he = _poly1_focal_hard(yi, zi, gamma, alpha, eps, False, _single(z))
+            if weighted:
+                wi = np.float64(w[i])
+                val *= wi
+                gr *= wi
+                he *= wi
+            v[i + ov] = val
+            g[i + og] = gr
+            h[i + oh] = he
+    return nsoft
+
+
+@njit(**_PAR)
+def poly1_focal_general(y, z, w, v, g, h, gamma, alpha, eps, flags):
+    """:func:`poly1_focal` for any ``gamma >= 0`` (``q^gamma`` as :func:`_q_pow`, scalar)."""
+    nsoft = 0
+    n = z.shape[0]
+    weighted = (flags & 8) != 0
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        i0, i1, ov, og, oh = _block(c, n, flags)
+        for i in range(i0, i1):
+            yi = np.float64(y[i])
+            zi = np.float64(z[i])
+            nsoft += 0 if (yi == 1.0 or yi == 0.0) else 1
+            val, gr, he = _poly1_focal_hard(yi, zi, gamma, alpha, eps, True, _single(z))
+            if weighted:
+                wi = np.float64(w[i])
+                val *= wi
+                gr *= wi
+                he *= wi
+            v[i + ov] = val
+            g[i + og] = gr
+            h[i + oh] = he
+    return nsoft
+
+
+@njit(**_PAR)
+def poly1_focal_soft(y, z, w, v, g, h, gamma, alpha, eps, flags):
+    """Overwrite the elements whose label is not 0 or 1: :func:`focal_soft`'s forms plus
+    ``eps m^G`` (``G = gamma + 1``, ``m = y q + (1 - y) p``, ``m' = (1 - 2y) p q``,
+    ``m'' = -m' tanh(z/2)``) and its derivatives (``Poly1FocalLoss._soft``). Scalar libm
+    ``pow`` and ``tanh``."""
+    has_alpha = alpha >= 0.0
+    big_g = gamma + 1.0
+    n = z.shape[0]
+    weighted = (flags & 8) != 0
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        i0, i1, ov, og, oh = _block(c, n, flags)
+        for i in range(i0, i1):
+            yi = np.float64(y[i])
+            if not (yi == 0.0 or yi == 1.0):
+                zi = np.float64(z[i])
+                p, q, l1 = _sigmoid_parts(zi, _single(z))
+                sp = (zi if zi > 0.0 else 0.0) + l1
+                spn = (-zi if zi < 0.0 else 0.0) + l1
+                at = alpha * yi + (1.0 - alpha) * (1.0 - yi) if has_alpha else 1.0
+                m = yi * q + (1.0 - yi) * p
+                mgam = math.pow(m, gamma)
+                mg = at * (mgam if gamma != 0.0 else 1.0)
+                ce = (0.0 if yi == 0.0 else yi * spn) + (0.0 if yi == 1.0 else (1.0 - yi) * sp)
+                pq = p * q
+                ce1 = (1.0 - yi) * p - yi * q
+                rho = (1.0 - 2.0 * yi) * pq / m
+                t = gamma * rho
+                tce = 0.0 if t == 0.0 else t * ce
+                th = math.tanh(0.5 * zi)
+                val = mg * ce + eps * (mgam * m)
+                dm = (1.0 - 2.0 * yi) * pq
+                gr = mg * (ce1 + tce) + eps * big_g * mgam * dm
+                he = mg * (pq + 2.0 * t * ce1 + tce * ((gamma - 1.0) * rho - th)) + eps * big_g * (
+                    (big_g - 1.0) * math.pow(m, gamma - 1.0) * dm * dm + mgam * (dm * -th)
+                )
+                if weighted:
+                    wi = np.float64(w[i])
+                    val *= wi
+                    gr *= wi
+                    he *= wi
+                v[i + ov] = val
+                g[i + og] = gr
+                h[i + oh] = he
+    return 0
+
+
+@njit(**_INLINE)
+def _asymmetric_elem(yi, zi, gamma_pos, gamma_neg, clip, general):
+    """Asymmetric loss of one element (:func:`asymmetric`)."""
+    # the positive part: focal_margin(z, gamma_pos, 1)
+    e, l1 = _exp_log1p(zi, False)
+    op = 1.0 + e
+    big = 1.0 / op
+    small = e / op
+    nonneg = zi >= 0.0
+    p = big if nonneg else small
+    q = small if nonneg else big
+    ell_p = (-zi if zi < 0.0 else 0.0) + l1
+    vp, gp, hp = _focal_tail(
+        _q_gamma(zi, l1, q, gamma_pos, general), p, q, ell_p, gamma_pos, 2.0 * gamma_pos + 1.0
+    )
+    if clip == 0.0:  # the focal loss of a negative at x_t = -z (p_t = q, q_t = p)
+        ell_n = (zi if zi > 0.0 else 0.0) + l1
+        vn, gn, hn = _focal_tail(
+            _q_gamma(-zi, l1, p, gamma_neg, general), q, p, ell_n, gamma_neg, 2.0 * gamma_neg + 1.0
+        )
+        gn = -gn
+    else:
+        plain = gamma_neg == 0.0
+        u = (1.0 - clip) - q if zi > 0.0 else p - clip
+        act = u > 0.0
+        ua = u if act else 0.5
+        sc = q + clip
+        wc = 1.0 / sc
+        # l = -log(sc) where u >= 1/2 (sc <= 1/2); -log1p(-u) = log1p(u / (1 - u)) below
+        far = ua >= 0.5
+        ell = (
+            _neg_log_half(sc if far else 0.5)
+            if far
+            else log1p_unit((0.0 if far else ua) / (1.0 - (0.0 if far else ua)))
+        )
+        pw = 1.0 if plain else _pow(ua, gamma_neg, general)
+        vv = p * q
+        ell1 = vv * wc
+        pg1 = _pow(ua, gamma_neg - 1.0, general)
+        pw1 = 0.0 if plain else gamma_neg * pg1 * vv
+        one_m2p = -_tanh_half(zi, e)
+        ell2 = ell1 * wc * (q * q + clip * one_m2p)
+        pw2 = (
+            0.0
+            if plain
+            else gamma_neg * (gamma_neg - 1.0) * _pow(ua, gamma_neg - 2.0, general) * (vv * vv)
+            + gamma_neg * pg1 * (vv * one_m2p)
+        )
+        vn = pw * ell if act else 0.0
+        gn = pw1 * ell + pw * ell1 if act else 0.0
+        hn = pw2 * ell + 2.0 * pw1 * ell1 + pw * ell2 if act else 0.0
+    ny = 1.0 - yi
+    val = (0.0 if yi == 0.0 else yi * vp) + (0.0 if ny == 0.0 else ny * vn)
+    return val, yi * gp + ny * gn, yi * hp + ny * hn
+
+
+@njit(**_PAR)
+def asymmetric(y, z, w, v, g, h, gamma_pos, gamma_neg, clip, flags):
+    """Asymmetric loss (``losslab.losses.detection.AsymmetricLoss``) for ``gamma_pos`` and
+    ``gamma_neg`` in 0..4: ``y P + (1 - y) N``.
+
+    ``P`` is the focal loss of a positive (``x_t = z``, gamma_pos, no alpha). ``N``: for
+    clip = 0 the focal loss of a negative (``x_t = -z``, gamma_neg); otherwise, with
+    ``u = p - clip`` (``(1 - clip) - q`` for z > 0), ``sc = q + clip``, ``w = 1 / sc``,
+    ``v = p q``, ``l = -log(sc)`` (``-log1p(-u)`` for u < 1/2), ``l' = v w``,
+    ``l'' = v w^2 (q^2 + clip (1 - 2p))``, ``P = u^gamma_neg``: ``N = P l``,
+    ``N' = P' l + P l'``, ``N'' = P'' l + 2 P' l' + P l''`` where u > 0, 0 elsewhere. Float64
+    primitives for both dtypes (``p - clip`` cancels); ``l`` from :func:`log1p_unit`
+    (:func:`_neg_log_half` for u >= 1/2, ``log1p(u / (1 - u))`` below).
+    """
+    n = z.shape[0]
+    weighted = (flags & 8) != 0
+    nnan = 0
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        i0, i1, ov, og, oh = _block(c, n, flags)
+        for i in range(i0, i1):
+            yi = np.float64(y[i])
+            zi = np.float64(z[i])
+            nnan += 0 if (yi + zi) == (yi + zi) else 1
+            val, gr, he = _asymmetric_elem(yi, zi, gamma_pos, gamma_neg, clip, False)
+            if weighted:
+                wi = np.float64(w[i])
+                val *= wi
+                gr *= wi
+                he *= wi
+            v[i + ov] = val
+            g[i + og] = gr
+            h[i + oh] = he
+    return nnan
+
+
+@njit(**_PAR)
+def asymmetric_general(y, z, w, v, g, h, gamma_pos, gamma_neg, clip, flags):
+    """:func:`asymmetric` for any ``gamma_pos, gamma_neg >= 0`` (libm ``pow``, scalar)."""
+    n = z.shape[0]
+    weighted = (flags & 8) != 0
+    nnan = 0
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        i0, i1, ov, og, oh = _block(c, n, flags)
+        for i in range(i0, i1):
+            yi = np.float64(y[i])
+            zi = np.float64(z[i])
+            nnan += 0 if (yi + zi) == (yi + zi) else 1
+            val, gr, he = _asymmetric_elem(yi, zi, gamma_pos, gamma_neg, clip, True)
             if weighted:
                 wi = np.float64(w[i])
                 val *= wi

@@ -133,7 +133,7 @@ def warmup_kernels(dtypes: tuple[Any, ...] | None = None) -> dict[str, float]:
     """
     from losslab import _kernels
 
-    specs: dict[tuple[str, tuple[float, float]], None] = {}
+    specs: dict[tuple[str, tuple[float, ...]], None] = {}
     for cls in LOSSES.values():
         if cls.kernel is not None:
             loss = cls()

@@ -93,7 +93,7 @@ class Loss:
     supports_positives
         The loss has a foreground class, so ``reduction="positives"`` is defined.
     kernel
-        Name of the fused CPU kernel in :mod:`losslab._kernels` (None: none); its two float
+        Name of the fused CPU kernel in :mod:`losslab._kernels` (None: none); its float
         arguments come from :meth:`_kernel_args`.
     examples
         Hyperparameter settings worth exercising besides the defaults (tests, benchmarks).
@@ -205,8 +205,9 @@ class Loss:
             )
         return dataclasses.replace(self, **params)
 
-    def _kernel_args(self) -> tuple[float, float]:
-        """The two float arguments of :attr:`kernel` (the hyperparameters it needs)."""
+    def _kernel_args(self) -> tuple[float, ...]:
+        """The float arguments of :attr:`kernel` (the hyperparameters it needs; two, or three
+        for the kernels of three-parameter losses)."""
         return 0.0, 0.0
 
     # ------------------------------------------------------------------ subclass hooks

@@ -123,7 +123,7 @@ class LogLoss(_BinaryLoss):
         doc="Weight of the positive term (torch's BCEWithLogitsLoss pos_weight).",
     )
 
-    def _kernel_args(self) -> tuple[float, float]:
+    def _kernel_args(self) -> tuple[float, ...]:
         return self.pos_weight, 0.0
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
@@ -261,7 +261,7 @@ class FocalLoss(Focused, _BinaryLoss):
         0.25, kind="optional_real", low=0.0, high=1.0, doc="Weight of the positives."
     )
 
-    def _kernel_args(self) -> tuple[float, float]:
+    def _kernel_args(self) -> tuple[float, ...]:
         return self.gamma, -1.0 if self.alpha is None else self.alpha
 
     def _positives(self, y: Array, z: Array, xp: Any) -> Array:
@@ -366,7 +366,7 @@ class FocalStarLoss(_BinaryLoss):
     gamma: float = param(2.0, low=0.0, low_inclusive=False, doc="Sharpness.")
     beta: float = param(1.0, doc="Shift.")
 
-    def _kernel_args(self) -> tuple[float, float]:
+    def _kernel_args(self) -> tuple[float, ...]:
         return self.gamma, self.beta
 
     @property

@@ -84,7 +84,7 @@ class VarifocalLoss(Focused, _BinaryLoss):
     alpha: float = param(0.75, low=0.0, doc="Weight of the negatives (q = 0).")
     gamma: float = param(2.0, low=0.0, doc="Focusing parameter of the negatives.")
 
-    def _kernel_args(self) -> tuple[float, float]:
+    def _kernel_args(self) -> tuple[float, ...]:
         return self.alpha, self.gamma
 
     def _positives(self, y: Array, z: Array, xp: Any) -> Array:
@@ -133,8 +133,12 @@ class QualityFocalLoss(NonConvex, _BinaryLoss):
 
     name: ClassVar[str] = "quality_focal"
     supports_positives: ClassVar[bool] = True
+    kernel: ClassVar[str | None] = "quality_focal"
     examples: ClassVar[tuple[dict[str, Any], ...]] = ({"beta": 1.0}, {"beta": 3.0})
     beta: float = param(2.0, low=1.0, doc="Exponent of the quality gap |y - p|.")
+
+    def _kernel_args(self) -> tuple[float, ...]:
+        return self.beta, 0.0
 
     def _positives(self, y: Array, z: Array, xp: Any) -> Array:
         return _positive_indicator(y, z, xp)
@@ -205,7 +209,7 @@ class Poly1Loss(_BinaryLoss):
     examples: ClassVar[tuple[dict[str, Any], ...]] = ({"epsilon": -1.0}, {"epsilon": 2.0})
     epsilon: float = param(1.0, doc="Weight of the (1 - p_t) term.")
 
-    def _kernel_args(self) -> tuple[float, float]:
+    def _kernel_args(self) -> tuple[float, ...]:
         return self.epsilon, 0.0
 
     @property
@@ -275,10 +279,14 @@ class Poly1FocalLoss(NonConvex, FocalLoss):
     """
 
     name: ClassVar[str] = "poly1_focal"
+    kernel: ClassVar[str | None] = "poly1_focal"
     examples: ClassVar[tuple[dict[str, Any], ...]] = (
         {"gamma": 0.5, "alpha": None, "epsilon": -1.0},
     )
     epsilon: float = param(1.0, doc="Weight of the (1 - p_t)^(gamma+1) term.")
+
+    def _kernel_args(self) -> tuple[float, ...]:
+        return self.gamma, -1.0 if self.alpha is None else self.alpha, self.epsilon
 
     @property
     def hessian_policies(self) -> tuple[HessianPolicy, ...]:
@@ -364,6 +372,7 @@ class AsymmetricLoss(NonConvex, _BinaryLoss):
     """
 
     name: ClassVar[str] = "asymmetric"
+    kernel: ClassVar[str | None] = "asymmetric"
     examples: ClassVar[tuple[dict[str, Any], ...]] = (
         {"gamma_pos": 1.0, "gamma_neg": 2.0, "clip": 0.0},
     )
@@ -372,6 +381,9 @@ class AsymmetricLoss(NonConvex, _BinaryLoss):
     clip: float = param(
         0.05, low=0.0, high=1.0, high_inclusive=False, doc="Probability shift of the negatives."
     )
+
+    def _kernel_args(self) -> tuple[float, ...]:
+        return self.gamma_pos, self.gamma_neg, self.clip
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
         vp, gp, hp = focal_margin(z, self.gamma_pos, 1.0, need, xp)

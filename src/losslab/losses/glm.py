@@ -307,7 +307,7 @@ class HalfTweedieLoss(_LogLinkLoss):
     )
     power: float = param(1.5, doc="Tweedie power p (1: Poisson, 2: Gamma, 3: inverse Gaussian).")
 
-    def _kernel_args(self) -> tuple[float, float]:
+    def _kernel_args(self) -> tuple[float, ...]:
         return self.power, 0.0
 
     @property

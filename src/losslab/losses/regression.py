@@ -103,7 +103,7 @@ class HalfSquaredError(_RegressionLoss):
     constant_hessian: ClassVar[bool] = True
     kernel: ClassVar[str | None] = "squared"
 
-    def _kernel_args(self) -> tuple[float, float]:
+    def _kernel_args(self) -> tuple[float, ...]:
         return 1.0, 0.0  # the half
 
     def _compute(self, y: Array, z: Array, need: Need, xp: Any) -> Results:
@@ -129,7 +129,7 @@ class AbsoluteError(_RegressionLoss):
     differentiable: ClassVar[bool] = False
     kernel: ClassVar[str | None] = "linear"
 
-    def _kernel_args(self) -> tuple[float, float]:
+    def _kernel_args(self) -> tuple[float, ...]:
         return 0.5, 1.0  # 2 * pinball(0.5)
 
     def kinks(self) -> tuple[float, ...]:
@@ -174,7 +174,7 @@ class HuberLoss(_RegressionLoss):
     examples: ClassVar[tuple[dict[str, Any], ...]] = ({"delta": 0.5},)
     delta: float = param(1.0, low=0.0, low_inclusive=False, doc="Where the quadratic turns linear.")
 
-    def _kernel_args(self) -> tuple[float, float]:
+    def _kernel_args(self) -> tuple[float, ...]:
         return self.delta, 0.0
 
     def kinks(self) -> tuple[float, ...]:
@@ -233,7 +233,7 @@ class PseudoHuberLoss(_RegressionLoss):
     examples: ClassVar[tuple[dict[str, Any], ...]] = ({"delta": 0.3},)
     delta: float = param(1.0, low=0.0, low_inclusive=False, doc="Scale of the quadratic zone.")
 
-    def _kernel_args(self) -> tuple[float, float]:
+    def _kernel_args(self) -> tuple[float, ...]:
         return self.delta, 0.0
 
     @property
@@ -332,7 +332,7 @@ class PinballLoss(_RegressionLoss):
         doc="The quantile tau.",
     )
 
-    def _kernel_args(self) -> tuple[float, float]:
+    def _kernel_args(self) -> tuple[float, ...]:
         return self.quantile, 0.0
 
     def kinks(self) -> tuple[float, ...]:
