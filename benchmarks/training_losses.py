@@ -15,14 +15,16 @@ each eager and compiled (``torch.compile``, default inductor backend), at 10^4 t
 (BCE-with-logits or cross-entropy) in the same mode. Every implementation is called twice
 untimed (compilation), then ``--repeats`` rounds call each once (interleaved, so that load
 changes hit all alike); the median of the rounds is reported (``--stat min``: the best round,
-steadier on a machine shared with other jobs; the JSON keeps both).
+steadier on a machine shared with other jobs; the JSON keeps both). ``--threads`` sets both
+torch's threads and losslab's kernel threads (``set_config(kernel_threads=...)``; the kernels
+also use one thread per 2^16 elements at most). ``--modes eager`` skips compilation.
 
 ``--routes`` also times the alternative design for ``torch.compile``: the fused numba kernel
 behind an opaque ``torch.library.custom_op`` with registered autograd and fake implementations,
 against the tensor code that losslab.torch traces (inductor fuses it into one loop).
 
 Run: ``python benchmarks/training_losses.py [--quick] [--routes] [--threads 2] [--stat min]
-[--json out.json]``
+[--modes eager compiled] [--json out.json]``
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 (PyTorch's own idiom)
 
+import losslab
 import losslab.torch as lt
 
 K_CLASSES = 81
@@ -137,14 +140,15 @@ def bench(
     repeats: int,
     funcs: dict[str, Callable[[Any, Any], Any]],
     stat: Callable[[list[float]], float] = statistics.median,
+    modes: tuple[str, ...] = ("eager", "compiled"),
 ) -> list[dict[str, Any]]:
-    """Interleaved medians (or ``stat``) of every implementation, eager and compiled, at n
+    """Interleaved medians (or ``stat``) of every implementation in each of ``modes`` at n
     elements; each row also keeps the median and the best time."""
     z0, y = _data(kind, n, np.random.default_rng(0))
     steps: dict[tuple[str, str], Callable[[], None]] = {}
     for name, f in funcs.items():
-        steps[(name, "eager")] = _step(f, z0, y)
-        steps[(name, "compiled")] = _step(torch.compile(f), z0, y)
+        for mode in modes:
+            steps[(name, mode)] = _step(f if mode == "eager" else torch.compile(f), z0, y)
     for step in steps.values():
         step()  # compilation, first kernel calls
         step()
@@ -187,15 +191,21 @@ def main() -> None:
         default="median",
         help="statistic of the rounds: min suits a machine shared with other jobs",
     )
+    parser.add_argument(
+        "--modes", nargs="+", choices=["eager", "compiled"], default=["eager", "compiled"]
+    )
     parser.add_argument("--json", type=str, default=None)
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.repeats = [1e4, 1e5], 3
     torch.set_num_threads(args.threads)
+    losslab.set_config(kernel_threads=args.threads)
+    modes = tuple(args.modes)
     results: dict[str, Any] = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "torch": torch.__version__,
         "threads": args.threads,
+        "modes": list(modes),
         "stat": args.stat,
         "load_before": os.getloadavg(),
         "rows": [],
@@ -205,21 +215,22 @@ def main() -> None:
         f"{args.threads} threads, {args.stat} of {args.repeats} interleaved rounds; "
         f"load average {os.getloadavg()[0]:.1f}"
     )
-    header = f"{'n':>9}  {'implementation':<36} {'eager ms':>9} {'ratio':>6}"
-    print(f"{header} {'compiled ms':>12} {'ratio':>6}")
+    header = f"{'n':>9}  {'implementation':<36}" + "".join(
+        f" {mode + ' ms':>12} {'ratio':>6}" for mode in modes
+    )
+    print(header)
     for kind, funcs in _cases(args.routes).items():
         for size in args.sizes:
             stat = min if args.stat == "min" else statistics.median
-            rows = bench(kind, int(size), args.repeats, funcs, stat)
+            rows = bench(kind, int(size), args.repeats, funcs, stat, modes)
             results["rows"] += rows
             by = {(r["name"], r["mode"]): r for r in rows}
             for name in funcs:
-                e, c = by[(name, "eager")], by[(name, "compiled")]
-                print(
-                    f"{int(size):>9}  {name:<36} {e['seconds'] * 1e3:>9.3f} {e['ratio']:>6.2f} "
-                    f"{c['seconds'] * 1e3:>12.3f} {c['ratio']:>6.2f}",
-                    flush=True,
+                cells = "".join(
+                    f" {by[(name, m)]['seconds'] * 1e3:>12.3f} {by[(name, m)]['ratio']:>6.2f}"
+                    for m in modes
                 )
+                print(f"{int(size):>9}  {name:<36}{cells}", flush=True)
     results["load_after"] = os.getloadavg()
     print(f"# load average at the end {os.getloadavg()[0]:.1f}")
     if args.json:
