@@ -149,3 +149,31 @@ def test_softmax_focal_saved_slopes_equal_the_recomputed_ones(params: Any, dtype
     core = losslab.get_loss("softmax_focal", **params)
     rtol = 1e-12 if dtype == torch.float64 else 1e-5
     torch.testing.assert_close(z1.grad, core.gradient(t, z) / 64, rtol=rtol, atol=1e-7)
+
+
+@pytest.mark.parametrize("index_dtype", [torch.int64, torch.float64])
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize(
+    ("name", "params"), [("softmax_focal", {"gamma": 2.0}), ("softmax_poly1", {"epsilon": 2.0})]
+)
+def test_softmax_unweighted_reduction_equals_the_sum_of_the_rows(
+    name: str, params: Any, reduction: str, index_dtype: Any
+) -> None:
+    gen = torch.Generator().manual_seed(6)
+    z = torch.randn(40, 5, generator=gen) * 4  # float32 logits
+    t = torch.randint(0, 5, (40,), generator=gen).to(index_dtype)
+    z1 = z.clone().requires_grad_(True)
+    value = lt.LosslabLoss(name, reduction=reduction, validate=False, **params)(z1, t)
+    value.backward()
+    z2 = z.clone().requires_grad_(True)
+    rows = lt.LosslabLoss(name, reduction="none", validate=False, **params)(z2, t)
+    expected = rows.sum() if reduction == "sum" else rows.sum() / 40.0
+    expected.backward()
+    assert value.dtype == torch.float32
+    assert torch.equal(value, expected)
+    assert z1.grad is not None
+    assert z2.grad is not None
+    assert torch.equal(z1.grad, z2.grad)
+    if index_dtype == torch.float64:  # a NaN index makes the sum NaN, as its row is
+        t[3] = float("nan")
+        assert torch.isnan(lt.LosslabLoss(name, reduction=reduction, validate=False)(z, t))

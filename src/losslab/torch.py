@@ -389,9 +389,11 @@ def _scatter_slopes(
     y: torch.Tensor, lp: torch.Tensor, d: torch.Tensor, v_out: torch.Tensor
 ) -> torch.Tensor:
     """``d/d(log p)`` of ``v_out . rows`` for class indices: the (N, 1) slopes ``d`` of the
-    target classes times ``v_out``, zero elsewhere (NaN in the rows of NaN indices)."""
+    target classes times ``v_out`` ((N,), or 0-d for a sum), zero elsewhere (NaN in the rows of
+    NaN indices)."""
     idx, nan0 = _class_index(y)
-    scaled = d * v_out.to(lp.dtype)[:, None]
+    scale = v_out.to(lp.dtype)
+    scaled = d * (scale[:, None] if scale.ndim else scale)
     # In place on fresh zeros: an out-of-place scatter allocates (and faults in) a second
     # (N, K) buffer, ten times the cost at 10^6 elements.
     out = torch.zeros_like(lp).scatter_(1, idx[:, None], scaled)
@@ -462,6 +464,34 @@ class _SoftmaxRows(torch.autograd.Function):
             return None, None, _scatter_slopes(saved[0], saved[1], saved[2], v_out), None
         y, lp = saved[0], saved[1]
         return None, None, _softmax_row_slopes(ctx.loss, y, lp, v_out), None
+
+
+class _SoftmaxRowsSum(torch.autograd.Function):
+    """``log p`` (N, K) -> sum of the per-row softmax loss, or its mean (``divisor`` N), for
+    class indices, unweighted "sum" and "mean" in eager mode: :class:`_SoftmaxRows` and the
+    reduction in one autograd node (the same operations, so the same results), whose plain
+    backward scatters the saved slopes times the 0-d scale."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, loss: Loss, y: torch.Tensor, lp: torch.Tensor, divisor: float | None
+    ) -> torch.Tensor:
+        ctx.loss = loss
+        ctx.divisor = divisor
+        values, d = _softmax_rows(loss, y, lp, True)
+        assert d is not None
+        ctx.save_for_backward(y, lp, d)
+        total = torch.sum(values)
+        return total if divisor is None else total / divisor
+
+    @staticmethod
+    def backward(ctx: Any, out: torch.Tensor) -> tuple[None, None, torch.Tensor, None]:
+        y, lp, d = ctx.saved_tensors
+        scale = out if ctx.divisor is None else out / ctx.divisor
+        if torch.is_grad_enabled():  # create_graph=True: differentiable slopes
+            rows = scale.expand(y.shape[0])
+            return None, None, _softmax_row_slopes(ctx.loss, y, lp, rows), None
+        return None, None, _scatter_slopes(y, lp, d, scale), None
 
 
 def _softmax_values(loss: Loss, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -688,12 +718,19 @@ def _plain_reduced(
 
     Plain softmax cross-entropy (:func:`_is_cross_entropy`) with integer class indices or
     probability targets is ``F.cross_entropy`` with that reduction (one ATen call; its sum may
-    round differently from ``reduce``'s in the last place); element-wise losses in eager mode
-    run :class:`_ValueSum` (values, sum and division in one autograd node).
+    round differently from ``reduce``'s in the last place); in eager mode, the other softmax
+    losses with class indices run :class:`_SoftmaxRowsSum` and element-wise losses
+    :class:`_ValueSum` (values, sum and division in one autograd node).
     """
     if loss.is_multiclass:
         if not _is_cross_entropy(loss):
-            return None
+            if loss.name not in _NATIVE_SOFTMAX or y.ndim != 1 or torch.compiler.is_compiling():
+                return None
+            if y.dtype.is_floating_point and y.dtype != input.dtype:
+                y = y.to(input.dtype)  # float indices: their NaN rows in the logits' dtype
+            lp = torch.log_softmax(input, dim=1)
+            divisor = None if reduction == "sum" else float(y.shape[0])
+            return _SoftmaxRowsSum.apply(loss, y, lp, divisor)  # type: ignore[no-any-return,no-untyped-call]
         if y.ndim == 2:
             return F.cross_entropy(input, y.to(input.dtype), reduction=reduction)
         if y.dtype.is_floating_point:
