@@ -61,6 +61,8 @@ recorded on the estimator and in the model.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import warnings
 from collections.abc import Callable
@@ -69,6 +71,8 @@ from typing import Any
 
 import numpy as np
 
+from losslab import _kernels
+from losslab._config import config_context, get_config
 from losslab.losses import POLICY_NAMES, HessianPolicy, Loss, get_loss
 
 __all__ = [
@@ -219,6 +223,29 @@ def _as_float_array(x: Any) -> np.ndarray[Any, Any]:
     return a
 
 
+_INT_GAMMAS = frozenset({0.0, 1.0, 2.0, 3.0, 4.0})
+_boost_kernels: dict[str, Any] = {}
+
+
+def _boost_module() -> Any:
+    """:mod:`losslab._kernels._boost` (imports numba), or None where it cannot be imported."""
+    if "module" not in _boost_kernels:
+        try:
+            _boost_kernels["module"] = importlib.import_module("losslab._kernels._boost")
+        except Exception:  # numba missing or broken: the loss's own path stays correct
+            _boost_kernels["module"] = None
+    return _boost_kernels["module"]
+
+
+def _check_threads(kernel_threads: int | None) -> int | None:
+    if kernel_threads is None:
+        return None
+    valid = isinstance(kernel_threads, int) and not isinstance(kernel_threads, bool)
+    if not valid or kernel_threads < 1:
+        raise ValueError(f"kernel_threads must be None or an integer >= 1, got {kernel_threads!r}")
+    return kernel_threads
+
+
 class LossAdapter:
     """A losslab loss seen from a boosting library: gradient, policy Hessian, init score, metric.
 
@@ -228,19 +255,54 @@ class LossAdapter:
         The loss or its registry name.
     hessian : str, HessianPolicy or None
         The Hessian policy (None: the loss's default, :func:`default_policy`).
+    kernel_threads : int or None, keyword-only, default None
+        Threads of the fused kernels in :meth:`gradient_hessian` and :meth:`metric` unless
+        losslab's ``kernel_threads`` is set (``losslab.set_config``, which wins). None: losslab's
+        default (one per core). 1: serial kernels, and for focal with the ``gauss_newton``
+        policy (integer gamma <= 4, hard labels) the gradient and policy Hessian from one serial
+        pass (:mod:`losslab._kernels._boost`). :mod:`losslab.xgboost` passes 1: numba's OpenMP
+        threads, spinning after a parallel kernel, slow XGBoost's own OpenMP threads (another
+        runtime) by more than the second thread saves (``docs/boosting.md``).
 
     The first call of :meth:`gradient_hessian` validates labels and weights; later calls skip
     the value checks (``validate=False``) as the training loop asks for the same data again.
     Picklable (the Dask interfaces ship it to the workers).
+
+    Raises
+    ------
+    ValueError
+        Unknown loss name, a policy unusable with the loss, ``kernel_threads`` not None or an
+        integer >= 1.
     """
 
-    def __init__(self, loss: Loss | str, hessian: HessianPolicy | str | None = None) -> None:
+    def __init__(
+        self,
+        loss: Loss | str,
+        hessian: HessianPolicy | str | None = None,
+        *,
+        kernel_threads: int | None = None,
+    ) -> None:
         self.loss: Loss = resolve_loss(loss)
         self.policy: HessianPolicy = resolve_policy(self.loss, hessian)
+        self.kernel_threads = _check_threads(kernel_threads)
         self._validated = False
+        # The one-pass focal + Gauss-Newton kernel applies (until a call sees soft labels).
+        self._fused = (
+            self.kernel_threads == 1
+            and self.loss.kernel == "focal"
+            and self.policy.name == "gauss_newton"
+            and float(self.loss._kernel_args()[0]) in _INT_GAMMAS
+        )
 
     def __repr__(self) -> str:
-        return f"LossAdapter({self.loss!r}, hessian={self.policy!r})"
+        threads = "" if self.kernel_threads is None else f", kernel_threads={self.kernel_threads}"
+        return f"LossAdapter({self.loss!r}, hessian={self.policy!r}{threads})"
+
+    def _threads(self) -> contextlib.AbstractContextManager[Any]:
+        """The kernel thread count of this adapter, unless the user configured one."""
+        if self.kernel_threads is None or get_config()["kernel_threads"] is not None:
+            return contextlib.nullcontext()
+        return config_context(kernel_threads=self.kernel_threads)
 
     # ------------------------------------------------------------------ shapes
     def _targets(self, y_true: Any, raw: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -287,21 +349,68 @@ class LossAdapter:
         z = raw[:, 0] if (not self.loss.is_multiclass and raw.ndim == 2) else raw
         y = self._targets(y_true, raw)
         w = self._weights(sample_weight)
-        validate = not self._validated
-        if validate and w is not None:
-            # Validates the weights' values and shape once; cheap next to a boosting round.
-            self.loss.loss(y, z, sample_weight=w.astype(z.dtype, copy=False), validate=True)
-        g, h = self.loss.gradient_hessian(y, z, validate=validate)
-        self._validated = True
+        wz = None if w is None else w.astype(z.dtype, copy=False)
+        with self._threads():
+            if not self._validated:
+                # Labels' and weights' values and shapes, once; one pass next to a round.
+                self.loss.loss(y, z, sample_weight=wz, validate=True)
+                self._validated = True
+            fused = self._fused_gradient_hessian(y, z, wz) if self._fused else None
+            if fused is None:
+                fused = self._gradient_hessian(y, z, wz)
+        g, h = fused
+        return g.reshape(shape), h.reshape(shape)
+
+    def _gradient_hessian(
+        self, y: np.ndarray[Any, Any], z: np.ndarray[Any, Any], w: np.ndarray[Any, Any] | None
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """The loss's gradient and Hessian, the policy, the weights (the general path)."""
+        if self.policy.name == "exact":  # the weights multiply in the kernel's pass
+            g, h = self.loss.gradient_hessian(y, z, sample_weight=w, validate=False)
+            return np.asarray(g), np.asarray(h)
+        g, h = self.loss.gradient_hessian(y, z, validate=False)
         h = self._apply_policy(y, z, np.asarray(g), np.asarray(h))
         g = np.asarray(g)
         if w is not None:
-            wz = w.astype(z.dtype, copy=False)
-            if self.loss.is_multiclass:
-                wz = wz[:, None]
-            g = g * wz  # new arrays: g and h may be the loss's read-only outputs
-            h = h * wz
-        return g.reshape(shape), h.reshape(shape)
+            wm = w[:, None] if self.loss.is_multiclass else w
+            g = g * wm  # new arrays: g and h may be the loss's read-only outputs
+            h = h * wm
+        return g, h
+
+    def _fused_gradient_hessian(
+        self, y: np.ndarray[Any, Any], z: np.ndarray[Any, Any], w: np.ndarray[Any, Any] | None
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None:
+        """Focal's gradient and Gauss-Newton Hessian from one serial pass, or None where the
+        kernel does not apply (kernels off or unavailable, fewer than ``kernel_min_size``
+        elements, not float32/float64 NumPy arrays of one dtype, a label other than 0 and 1)."""
+        config = get_config()
+        dtype = z.dtype
+        if (
+            not config["use_kernels"]
+            or config["kernel_threads"] not in (None, 1)
+            or not isinstance(y, np.ndarray)
+            or dtype not in (np.float32, np.float64)
+            or not dtype.isnative
+            or y.dtype != dtype
+            or z.size < max(1, config["kernel_min_size"])
+            or (w is not None and (w.dtype != dtype or w.shape != z.shape))
+            or not _kernels.available()
+        ):
+            return None
+        impl = _boost_module()
+        if impl is None:
+            return None
+        z1 = np.ascontiguousarray(z).reshape(-1)
+        y1 = np.ascontiguousarray(y).reshape(-1)
+        w1 = z1 if w is None else np.ascontiguousarray(w).reshape(-1)
+        g = np.empty_like(z1)
+        h = np.empty_like(z1)
+        gamma, alpha = self.loss._kernel_args()
+        soft = impl.focal_gauss_newton(y1, z1, w1, g, h, float(gamma), float(alpha), w is not None)
+        if soft:
+            self._fused = False  # soft labels: the loss's general path from now on
+            return None
+        return g.reshape(z.shape), h.reshape(z.shape)
 
     def _apply_policy(
         self,
@@ -395,7 +504,8 @@ class LossAdapter:
         z = raw[:, 0] if (not self.loss.is_multiclass and raw.ndim == 2) else raw
         y = self._targets(y_true, raw)
         w = self._weights(sample_weight)
-        value = self.loss(y, z, sample_weight=w, reduction="mean", validate=False)
+        with self._threads():
+            value = self.loss(y, z, sample_weight=w, reduction="mean", validate=False)
         return float(value)
 
     def inverse_link(self, raw_prediction: Any) -> np.ndarray[Any, Any]:
@@ -412,8 +522,14 @@ class _LossCallable:
     """A loss seen through a :class:`LossAdapter`, counting its calls (``n_calls``: the tests
     use it to prove the callable is called)."""
 
-    def __init__(self, loss: Loss | str, hessian: HessianPolicy | str | None = None) -> None:
-        self.adapter = LossAdapter(loss, hessian)
+    def __init__(
+        self,
+        loss: Loss | str,
+        hessian: HessianPolicy | str | None = None,
+        *,
+        kernel_threads: int | None = None,
+    ) -> None:
+        self.adapter = LossAdapter(loss, hessian, kernel_threads=kernel_threads)
         self.n_calls = 0
 
     def __repr__(self) -> str:

@@ -37,7 +37,9 @@ What XGBoost does with a bare callable objective, and what losslab does instead:
   ``binary:logistic`` and ignores the init score; losslab uses the loss's link and the init
   score;
 * Hessians: XGBoost silently clips negative Hessians; losslab hands over a named positive
-  policy (``gauss_newton`` for focal, ``constant`` for absolute / pinball, ...).
+  policy (``gauss_newton`` for focal, ``constant`` for absolute / pinball, ...);
+* threads: the objectives and metrics run losslab's kernels on one thread
+  (:data:`KERNEL_THREADS`), in the gap between XGBoost's parallel regions.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ from losslab.losses import Loss
 
 __all__ = [
     "FOCAL_DEFAULTS",
+    "KERNEL_THREADS",
     "XGBClassifier",
     "XGBMetric",
     "XGBObjective",
@@ -90,6 +93,19 @@ leaf of a few hard examples cannot move margins by tens of logits in one round.
 """
 
 
+KERNEL_THREADS = 1
+"""Threads of losslab's kernels inside XGBoost's objectives and metrics (unless
+``losslab.set_config(kernel_threads=...)`` sets a number, which wins).
+
+XGBoost's wheels bring their own OpenMP runtime; numba's ``omp`` threading layer uses the
+system's. After a parallel kernel, numba's worker threads spin for a few milliseconds before
+they sleep, on the cores that XGBoost's next parallel region needs: at 10^6 rows x 20 on 2
+cores that cost about 7 ms per round (14 % of a 50 ms round), against 1.5 ms saved by the
+kernel's second thread. One thread starts no worker. With many cores and 10^7 rows or more a
+parallel kernel may pay again: set ``kernel_threads`` in losslab's configuration.
+"""
+
+
 def _labels(dtrain: Any) -> np.ndarray[Any, Any]:
     return np.asarray(dtrain.get_label())
 
@@ -101,8 +117,18 @@ class XGBObjective(NativeObjective):
     gradients, which this returns). Labels come from ``dtrain.get_label()`` (class indices for
     softmax losses), weights from ``dtrain.get_weight()`` and are applied. Set the init score
     with ``base_margin`` (:func:`init_margin`); for softmax losses pass ``num_class`` in the
-    parameters. ``n_calls`` counts the calls.
+    parameters. ``n_calls`` counts the calls. Kernels run on ``kernel_threads`` threads
+    (:data:`KERNEL_THREADS`).
     """
+
+    def __init__(
+        self,
+        loss: Loss | str,
+        hessian: HessianPolicy | str | None = None,
+        *,
+        kernel_threads: int | None = KERNEL_THREADS,
+    ) -> None:
+        super().__init__(loss, hessian, kernel_threads=kernel_threads)
 
 
 class XGBMetric:
@@ -114,7 +140,7 @@ class XGBMetric:
     """
 
     def __init__(self, loss: Loss | str) -> None:
-        self.adapter = LossAdapter(loss, "constant")
+        self.adapter = LossAdapter(loss, "constant", kernel_threads=KERNEL_THREADS)
 
     def __call__(self, predt: Any, dmatrix: Any) -> tuple[str, float]:
         """``(name, weighted mean loss)``."""
@@ -127,7 +153,7 @@ class _SklearnMetric:
     """scikit-learn-style metric ``f(y_true, y_score, sample_weight=None) -> float``."""
 
     def __init__(self, loss: Loss | str) -> None:
-        self.adapter = LossAdapter(loss, "constant")
+        self.adapter = LossAdapter(loss, "constant", kernel_threads=KERNEL_THREADS)
         self.__name__ = self.adapter.metric_name
 
     def __call__(self, y_true: Any, y_score: Any, sample_weight: Any = None) -> float:
@@ -153,7 +179,7 @@ def sklearn_objective(
     Prefer :class:`XGBRegressor` / :class:`XGBClassifier`, which also set the init score and
     the link; with XGBoost's own estimators you must pass ``base_margin`` at fit and predict.
     """
-    return BoostingObjective(loss, hessian)
+    return BoostingObjective(loss, hessian, kernel_threads=KERNEL_THREADS)
 
 
 def metric(loss: Loss | str) -> XGBMetric:
@@ -231,7 +257,9 @@ class _XGBLossMixin(SklearnLossMixin):
         return params
 
     def _host_objective(self, plan: FitPlan) -> Any:
-        return plan.objective if plan.route is None else _BUILTIN[plan.route[0]]
+        if plan.route is not None:
+            return _BUILTIN[plan.route[0]]
+        return BoostingObjective(plan.loss, plan.policy, kernel_threads=KERNEL_THREADS)
 
     def fit(
         self,

@@ -1,0 +1,95 @@
+# mypy: ignore-errors
+"""Serial fused kernels for the boosting objectives: gradient and policy Hessian in one pass.
+
+Imported lazily by :mod:`losslab._boosting` (importing it imports numba). mypy ignores this
+module (numba has no type stubs). One kernel so far::
+
+    focal_gauss_newton(y, z, w, g, h, gamma, alpha, weighted) -> int
+
+the gradient of the focal loss (hard labels, integer ``gamma`` in 0..4; ``alpha < 0`` means
+None) and its Gauss-Newton Hessian ``max(h + g (2p - 1), 0)`` (the ``"gauss_newton"`` policy
+of :mod:`losslab._boosting`), each multiplied by ``w`` when ``weighted``. ``y``, ``z``, ``w``:
+C-contiguous 1-D float32 or float64 arrays of length n (``w`` a dummy unless ``weighted``);
+``g``, ``h``: writable outputs of the same dtype and length. Returns the number of labels that
+are not exactly 0 or 1 (soft labels, NaN): the caller then discards the outputs and takes the
+general path (those elements got the y = 0 formula here).
+
+Why a separate, *serial* kernel. XGBoost runs its trees on its own OpenMP runtime (the wheel
+bundles a libgomp of its own); numba's ``omp`` threading layer uses the system's. After a
+parallel kernel returns, numba's worker threads keep spinning (libgomp's default spin before
+sleeping, a few milliseconds), on the cores that XGBoost's next parallel region needs: at
+10^6 rows on 2 cores that cost XGBoost about 7 ms per round, several times what the kernel's
+second thread saved (``benchmarks/boosting.py``, ``docs/boosting.md``). A serial loop starts
+no thread. Fusing the policy saves the four extra passes (``tanh``, multiply, add, maximum)
+of the array version, and computes it in float64 before the one rounding to float32.
+
+The arithmetic is the focal kernel's (:func:`losslab._kernels._impl.focal`), with its
+primitives (faithful ``exp``/``log1p``, the float32 variants for float32 inputs), so the
+gradient is bit-for-bit that of ``loss.gradient_hessian``. ``2p - 1`` in the logit z is
+``(2y - 1)(p_t - q)`` with ``p_t``, ``q = 1 - p_t`` from the same sigmoid, so
+``g (2p - 1) = (dFL/dx_t)(p_t - q)``: no ``tanh`` call. The Hessian agrees with the array
+policy on ``loss.gradient_hessian``'s outputs to about 1e-15 of ``|h| + |g (2p - 1)|`` in
+float64 (``tests/test_boost_kernels.py``).
+
+Caching: numba's disk cache is keyed by this file only, and the primitives are inlined from
+:mod:`losslab._kernels._impl`; a cached copy would survive a change to them. So this kernel is
+not cached: it compiles on its first call in a process (about a second per dtype), which a
+boosting fit pays once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from losslab._kernels._impl import _focal_tail, _sigmoid_parts, _single
+
+__all__ = ["INT_GAMMAS", "focal_gauss_newton"]
+
+INT_GAMMAS = frozenset({0.0, 1.0, 2.0, 3.0, 4.0})
+"""The ``gamma`` values :func:`focal_gauss_newton` computes (``q^gamma`` by multiplication)."""
+
+_SERIAL = {"nogil": True, "cache": False, "fastmath": False, "error_model": "numpy"}
+
+
+@njit(**_SERIAL)
+def focal_gauss_newton(y, z, w, g, h, gamma, alpha, weighted):
+    """Focal gradient and Gauss-Newton Hessian, hard labels, integer ``gamma`` in 0..4.
+
+    ``x_t = (2y - 1) z``, ``q = sigmoid(-x_t)``, ``l = -log p_t``;
+    ``d = dFL/dx_t = -alpha_t q^gamma (gamma p_t l + q)``,
+    ``h_x = alpha_t q^gamma [gamma p_t l (gamma p_t - q) + (2 gamma + 1) q p_t]``;
+    ``g = (2y - 1) d``, ``h = max(h_x + d (p_t - q), 0)`` (NaN stays NaN), times ``w[i]``.
+    """
+    ig = int(gamma)
+    c2 = 2.0 * gamma + 1.0
+    has_alpha = alpha >= 0.0
+    a0 = 1.0 - alpha
+    nsoft = 0
+    n = z.shape[0]
+    for i in range(n):
+        yi = np.float64(y[i])
+        zi = np.float64(z[i])
+        pos = yi == 1.0
+        nsoft += 0 if (pos or yi == 0.0) else 1
+        xt = zi if pos else -zi
+        pt, q, l1 = _sigmoid_parts(xt, _single(z))
+        ell = (-xt if xt < 0.0 else 0.0) + l1
+        q2 = q * q
+        qg = (
+            1.0
+            if ig == 0
+            else (q if ig == 1 else (q2 if ig == 2 else (q2 * q if ig == 3 else q2 * q2)))
+        )
+        at = (alpha if pos else a0) if has_alpha else 1.0
+        _, gr, he = _focal_tail(at * qg, pt, q, ell, gamma, c2)
+        hg = he + gr * (pt - q)
+        hg = 0.0 if hg < 0.0 else hg
+        gr = gr if pos else -gr
+        if weighted:
+            wi = np.float64(w[i])
+            gr *= wi
+            hg *= wi
+        g[i] = gr
+        h[i] = hg
+    return nsoft

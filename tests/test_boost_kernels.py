@@ -1,0 +1,297 @@
+"""The serial boosting kernel (``losslab._kernels._boost``) and the adapter's use of it.
+
+* ``focal_gauss_newton`` against the generic NumPy path (``use_kernels=False``): in float64
+  the gradient within 1e-12 relative of the loss's gradient and the Hessian within 1e-12 of
+  ``|h| + |g tanh(z / 2)|`` (the terms that cancel in ``max(h + g (2p - 1), 0)``) of the
+  array policy on the generic outputs; in float32 within 4 float32 ulps of the same float64
+  reference on the float32 inputs. Every integer gamma 0..4, alpha given or None, weights,
+  margins out to +-700 and NaN.
+* Soft and NaN labels are counted; the adapter then takes the general path.
+* :class:`losslab._boosting.LossAdapter` with ``kernel_threads=1``: uses the kernel (proved by
+  a spy), agrees with the parallel adapter, respects ``use_kernels=False`` and a configured
+  ``kernel_threads``; the XGBoost objectives, metrics and estimators ask for one thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import losslab
+from losslab import config_context, get_config
+from losslab._boosting import LossAdapter
+
+pytest.importorskip("numba")
+xgboost = pytest.importorskip("xgboost")
+
+import losslab.xgboost as lxgb  # noqa: E402
+from losslab._kernels import _boost  # noqa: E402
+
+GAMMAS = sorted(_boost.INT_GAMMAS)
+ALPHAS = [0.25, None]
+
+
+def _data(dtype: Any, n: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hard labels, margins from N(-1, 4^2) plus extremes, positive weights."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(-1.0, 4.0, n)
+    z[:12] = [0.0, -0.0, 1e-9, -1e-9, 30.0, -30.0, 80.0, -80.0, 700.0, -700.0, 17.5, -17.5]
+    y = (rng.random(n) < 0.3).astype(np.float64)
+    y[:12] = [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 0]
+    w = rng.uniform(0.1, 3.0, n)
+    return y.astype(dtype), z.astype(dtype), w.astype(dtype)
+
+
+def _reference(
+    loss: Any, y: np.ndarray, z: np.ndarray, w: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The generic float64 path: gradient, Gauss-Newton Hessian, weights; and the scale
+    ``|h| + |g tanh(z/2)|`` (times |w|) of the Hessian's cancellation."""
+    y64, z64 = y.astype(np.float64), z.astype(np.float64)
+    with config_context(use_kernels=False):
+        g, h = loss.gradient_hessian(y64, z64)
+    t = np.tanh(0.5 * z64)
+    hgn = np.maximum(h + g * t, 0.0)
+    scale = np.abs(h) + np.abs(g * t)
+    if w is not None:
+        w64 = w.astype(np.float64)
+        g, hgn, scale = g * w64, hgn * w64, scale * w64
+    return g, hgn, scale
+
+
+def _run(
+    loss: Any, y: np.ndarray, z: np.ndarray, w: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, int]:
+    g = np.empty_like(z)
+    h = np.empty_like(z)
+    gamma, alpha = loss._kernel_args()
+    soft = _boost.focal_gauss_newton(y, z, z if w is None else w, g, h, gamma, alpha, w is not None)
+    return g, h, int(soft)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("alpha", ALPHAS, ids=lambda a: f"alpha={a}")
+@pytest.mark.parametrize("gamma", GAMMAS, ids=lambda g: f"gamma={g:g}")
+def test_float64_matches_generic_path(gamma: float, alpha: float | None, weighted: bool) -> None:
+    loss = losslab.get_loss("focal", gamma=gamma, alpha=alpha)
+    y, z, w = _data(np.float64)
+    wt = w if weighted else None
+    g, h, soft = _run(loss, y, z, wt)
+    g_ref, h_ref, scale = _reference(loss, y, z, wt)
+    assert soft == 0
+    assert g.dtype == h.dtype == np.float64
+    np.testing.assert_allclose(g, g_ref, rtol=1e-12, atol=1e-300)
+    assert np.all(np.abs(h - h_ref) <= 1e-12 * scale + 1e-300)
+    assert np.all(h >= 0.0)
+
+
+@pytest.mark.parametrize("alpha", ALPHAS, ids=lambda a: f"alpha={a}")
+@pytest.mark.parametrize("gamma", GAMMAS, ids=lambda g: f"gamma={g:g}")
+def test_float32_within_4_ulp_of_float64_reference(gamma: float, alpha: float | None) -> None:
+    loss = losslab.get_loss("focal", gamma=gamma, alpha=alpha)
+    y, z, w = _data(np.float32, seed=1)
+    g, h, soft = _run(loss, y, z, w)
+    g_ref, h_ref, scale = _reference(loss, y, z, w)
+    ulp = np.finfo(np.float32).eps
+    tiny = float(np.finfo(np.float32).smallest_subnormal)
+    assert soft == 0
+    assert g.dtype == h.dtype == np.float32
+    assert np.all(np.abs(g - g_ref) <= 4 * ulp * np.abs(g_ref) + tiny)
+    assert np.all(np.abs(h - h_ref) <= 4 * ulp * scale + tiny)
+
+
+def test_gradient_is_the_focal_kernels_bit_for_bit() -> None:
+    """Same primitives, same operations: the gradient equals ``loss.gradient_hessian``'s."""
+    loss = losslab.get_loss("focal", gamma=2.0)
+    for dtype in (np.float32, np.float64):
+        y, z, _ = _data(dtype, n=30_000, seed=2)
+        g, _, _ = _run(loss, y, z, None)
+        with config_context(kernel_min_size=0):
+            g_kernel, _ = loss.gradient_hessian(y, z)
+        np.testing.assert_array_equal(g, g_kernel)
+
+
+def test_soft_and_nan_labels_are_counted() -> None:
+    loss = losslab.get_loss("focal", gamma=2.0)
+    y, z, _ = _data(np.float64, n=100)
+    y[5], y[7], y[9] = 0.3, 0.999, np.nan
+    _, _, soft = _run(loss, y, z, None)
+    assert soft == 3
+
+
+def test_nan_margin_stays_nan() -> None:
+    loss = losslab.get_loss("focal", gamma=2.0)
+    y, z, _ = _data(np.float64, n=100)
+    z[3] = np.nan
+    g, h, _ = _run(loss, y, z, None)
+    assert np.isnan(g[3])
+    assert np.isnan(h[3])
+    assert np.all(np.isfinite(np.delete(g, 3)))
+    assert np.all(np.isfinite(np.delete(h, 3)))
+
+
+# ------------------------------------------------------------------ the adapter
+
+
+class _Spy:
+    """Stands in for the ``_boost`` module and counts the kernel's calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def focal_gauss_newton(self, *args: Any) -> int:
+        self.calls += 1
+        return int(_boost.focal_gauss_newton(*args))
+
+
+@pytest.fixture
+def spy(monkeypatch: pytest.MonkeyPatch) -> _Spy:
+    import losslab._boosting as boosting
+
+    s = _Spy()
+    monkeypatch.setattr(boosting, "_boost_module", lambda: s)
+    return s
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_serial_adapter_uses_the_kernel_and_agrees(spy: _Spy, dtype: Any, weighted: bool) -> None:
+    loss = losslab.get_loss("focal", gamma=2.0)
+    y, z, w = _data(dtype, n=20_000, seed=3)
+    wt = w if weighted else None
+    serial = LossAdapter(loss, kernel_threads=1)
+    parallel = LossAdapter(loss)
+    g1, h1 = serial.gradient_hessian(y, z, wt)
+    g2, h2 = parallel.gradient_hessian(y, z, wt)
+    assert spy.calls == 1
+    assert g1.dtype == h1.dtype == dtype
+    assert g1.shape == h1.shape == z.shape
+    _, _, scale = _reference(loss, y, z, wt)
+    eps = float(np.finfo(dtype).eps)
+    assert np.all(np.abs(g1 - g2) <= 2 * eps * np.abs(g2))
+    assert np.all(np.abs(h1 - h2) <= 4 * eps * scale + float(np.finfo(dtype).smallest_subnormal))
+
+
+def test_serial_adapter_takes_the_general_path_for_soft_labels(spy: _Spy) -> None:
+    loss = losslab.get_loss("focal", gamma=2.0)
+    y, z, _ = _data(np.float64, n=20_000, seed=4)
+    y[10] = 0.4
+    serial = LossAdapter(loss, kernel_threads=1)
+    g1, h1 = serial.gradient_hessian(y, z)
+    g2, h2 = LossAdapter(loss).gradient_hessian(y, z)
+    np.testing.assert_array_equal(g1, g2)
+    np.testing.assert_array_equal(h1, h2)
+    assert spy.calls == 1
+    assert not serial._fused
+    serial.gradient_hessian(y, z)
+    assert spy.calls == 1
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [{"use_kernels": False}, {"kernel_threads": 2}, {"kernel_min_size": 10**6}],
+    ids=["kernels-off", "threads-configured", "below-min-size"],
+)
+def test_serial_adapter_respects_the_configuration(spy: _Spy, setting: dict[str, Any]) -> None:
+    loss = losslab.get_loss("focal", gamma=2.0)
+    y, z, _ = _data(np.float64, n=20_000, seed=5)
+    with config_context(**setting):
+        g1, h1 = LossAdapter(loss, kernel_threads=1).gradient_hessian(y, z)
+        g2, h2 = LossAdapter(loss).gradient_hessian(y, z)
+    assert spy.calls == 0
+    np.testing.assert_array_equal(g1, g2)
+    np.testing.assert_array_equal(h1, h2)
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        losslab.get_loss("focal", gamma=0.5),
+        losslab.get_loss("log_loss"),
+        losslab.get_loss("focal_star"),
+    ],
+    ids=["focal-gamma-0.5", "log_loss", "focal_star"],
+)
+def test_kernel_only_for_integer_gamma_focal(spy: _Spy, loss: Any) -> None:
+    y, z, _ = _data(np.float64, n=20_000, seed=6)
+    adapter = LossAdapter(loss, kernel_threads=1)
+    g1, h1 = adapter.gradient_hessian(y, z)
+    g2, h2 = LossAdapter(loss).gradient_hessian(y, z)
+    assert spy.calls == 0
+    assert not adapter._fused
+    np.testing.assert_array_equal(g1, g2)
+    np.testing.assert_array_equal(h1, h2)
+
+
+def test_adapter_threads_yield_to_configured_threads() -> None:
+    adapter = LossAdapter("log_loss", kernel_threads=1)
+    with adapter._threads():
+        assert get_config()["kernel_threads"] == 1
+    with config_context(kernel_threads=2), adapter._threads():
+        assert get_config()["kernel_threads"] == 2
+    with LossAdapter("log_loss")._threads():
+        assert get_config()["kernel_threads"] is None
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"], ids=repr)
+def test_kernel_threads_must_be_a_positive_integer(bad: Any) -> None:
+    with pytest.raises(ValueError, match="kernel_threads"):
+        LossAdapter("log_loss", kernel_threads=bad)
+
+
+def test_weighted_exact_policy_applies_weights_in_the_kernel() -> None:
+    """Weights for an ``exact`` policy go into the kernel's pass: the float64 result equals
+    the weighted gradient and Hessian of the loss itself."""
+    loss = losslab.get_loss("log_loss")
+    y, z, w = _data(np.float64, n=20_000, seed=7)
+    g, h = LossAdapter(loss, kernel_threads=1).gradient_hessian(y, z, w)
+    g_ref, h_ref = loss.gradient_hessian(y, z)
+    np.testing.assert_allclose(g, g_ref * w, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(h, h_ref * w, rtol=1e-15, atol=0)
+
+
+def test_xgboost_objectives_metrics_and_estimators_run_kernels_on_one_thread() -> None:
+    assert lxgb.KERNEL_THREADS == 1
+    assert lxgb.objective("focal").adapter.kernel_threads == 1
+    assert lxgb.sklearn_objective("focal").adapter.kernel_threads == 1
+    assert lxgb.metric("focal").adapter.kernel_threads == 1
+    assert lxgb.sklearn_metric("focal").adapter.kernel_threads == 1
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((300, 3))
+    y = (X[:, 0] + rng.standard_normal(300) > 0.5).astype(int)
+    est = lxgb.XGBClassifier(loss="focal", n_estimators=2)
+    seen: list[int | None] = []
+    original = est._host_objective
+
+    def host(plan: Any) -> Any:
+        obj = original(plan)
+        seen.append(obj.adapter.kernel_threads)
+        return obj
+
+    est._host_objective = host  # type: ignore[method-assign]
+    est.fit(X, y)
+    assert seen
+    assert all(t == 1 for t in seen)
+
+
+def test_xgboost_training_with_the_serial_focal_objective_matches_the_parallel_one() -> None:
+    """Two XGBoost fits, serial fused objective vs the loss's parallel path: the same trees up
+    to float32 rounding of the Hessian (margins within 1e-4)."""
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((20_000, 5)).astype(np.float32)
+    y = (X[:, 0] + 0.5 * rng.standard_normal(20_000) > 1.0).astype(np.float32)
+    loss = losslab.get_loss("focal", gamma=2.0)
+    base = lxgb.init_margin(loss, y)
+    params = {"tree_method": "hist", "max_depth": 3, "eta": 0.3, "nthread": 1, "seed": 0}
+    params.update(lxgb.FOCAL_DEFAULTS)
+    margins = []
+    for threads in (1, None):
+        d = xgboost.DMatrix(X, label=y, base_margin=base)
+        obj = lxgb.XGBObjective(loss, kernel_threads=threads)
+        booster = xgboost.train(params, d, 5, obj=obj)
+        assert obj.n_calls == 5
+        margins.append(booster.predict(d, output_margin=True))
+    assert obj.adapter._fused is False  # the parallel adapter never uses the serial kernel
+    np.testing.assert_allclose(margins[0], margins[1], rtol=0, atol=1e-4)
