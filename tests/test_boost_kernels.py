@@ -1,4 +1,4 @@
-"""The serial boosting kernel (``losslab._kernels._boost``) and the adapter's use of it.
+"""The serial boosting kernels (``losslab._kernels._boost``) and the adapter's use of them.
 
 * ``focal_gauss_newton`` against the generic NumPy path (``use_kernels=False``): in float64
   the gradient within 1e-12 relative of the loss's gradient and the Hessian within 1e-12 of
@@ -6,6 +6,8 @@
   array policy on the generic outputs; in float32 within 4 float32 ulps of the same float64
   reference on the float32 inputs. Every integer gamma 0..4, alpha given or None, weights,
   margins out to +-700 and NaN.
+* ``log_loss_exact`` against the generic path: 1e-12 relative in float64 (pos_weight 1 and
+  not, weights, soft labels), 1 float32 ulp of the float64 reference in float32.
 * Soft and NaN labels are counted; the adapter then takes the general path.
 * :class:`losslab._boosting.LossAdapter` with ``kernel_threads=1``: uses the kernel (proved by
   a spy), agrees with the parallel adapter, respects ``use_kernels=False`` and a configured
@@ -102,15 +104,14 @@ def test_float32_within_4_ulp_of_float64_reference(gamma: float, alpha: float | 
     assert np.all(np.abs(h - h_ref) <= 4 * ulp * scale + tiny)
 
 
-def test_gradient_is_the_focal_kernels_bit_for_bit() -> None:
-    """Same primitives, same operations: the gradient equals ``loss.gradient_hessian``'s."""
+def test_float64_gradient_is_the_focal_kernels_bit_for_bit() -> None:
+    """Same primitives, same operations: in float64 the gradient equals the fused kernel's."""
     loss = losslab.get_loss("focal", gamma=2.0)
-    for dtype in (np.float32, np.float64):
-        y, z, _ = _data(dtype, n=30_000, seed=2)
-        g, _, _ = _run(loss, y, z, None)
-        with config_context(kernel_min_size=0):
-            g_kernel, _ = loss.gradient_hessian(y, z)
-        np.testing.assert_array_equal(g, g_kernel)
+    y, z, _ = _data(np.float64, n=30_000, seed=2)
+    g, _, _ = _run(loss, y, z, None)
+    with config_context(kernel_min_size=0):
+        g_kernel, _ = loss.gradient_hessian(y, z)
+    np.testing.assert_array_equal(g, g_kernel)
 
 
 def test_soft_and_nan_labels_are_counted() -> None:
@@ -136,7 +137,7 @@ def test_nan_margin_stays_nan() -> None:
 
 
 class _Spy:
-    """Stands in for the ``_boost`` module and counts the kernel's calls."""
+    """Stands in for the ``_boost`` module and counts its kernels' calls."""
 
     def __init__(self) -> None:
         self.calls = 0
@@ -144,6 +145,10 @@ class _Spy:
     def focal_gauss_newton(self, *args: Any) -> int:
         self.calls += 1
         return int(_boost.focal_gauss_newton(*args))
+
+    def log_loss_exact(self, *args: Any) -> int:
+        self.calls += 1
+        return int(_boost.log_loss_exact(*args))
 
 
 @pytest.fixture
@@ -158,20 +163,26 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> _Spy:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 def test_serial_adapter_uses_the_kernel_and_agrees(spy: _Spy, dtype: Any, weighted: bool) -> None:
+    """The serial adapter's output is the kernel's (within 4 float32 ulps, or 1e-12 in float64,
+    of the float64 reference); the parallel adapter's agrees with the same reference to its
+    own kernels' bound."""
     loss = losslab.get_loss("focal", gamma=2.0)
     y, z, w = _data(dtype, n=20_000, seed=3)
     wt = w if weighted else None
-    serial = LossAdapter(loss, kernel_threads=1)
-    parallel = LossAdapter(loss)
-    g1, h1 = serial.gradient_hessian(y, z, wt)
-    g2, h2 = parallel.gradient_hessian(y, z, wt)
+    g1, h1 = LossAdapter(loss, kernel_threads=1).gradient_hessian(y, z, wt)
+    g2, h2 = LossAdapter(loss).gradient_hessian(y, z, wt)
     assert spy.calls == 1
     assert g1.dtype == h1.dtype == dtype
     assert g1.shape == h1.shape == z.shape
-    _, _, scale = _reference(loss, y, z, wt)
+    g_ref, h_ref, scale = _reference(loss, y, z, wt)
     eps = float(np.finfo(dtype).eps)
-    assert np.all(np.abs(g1 - g2) <= 2 * eps * np.abs(g2))
-    assert np.all(np.abs(h1 - h2) <= 4 * eps * scale + float(np.finfo(dtype).smallest_subnormal))
+    tiny = float(np.finfo(dtype).smallest_subnormal)
+    tol = 4 * eps if dtype == np.float32 else 1e-12
+    assert np.all(np.abs(g1 - g_ref) <= tol * np.abs(g_ref) + tiny)
+    assert np.all(np.abs(h1 - h_ref) <= tol * scale + tiny)
+    bound = 6 * 2.0 + 8 + 4  # the fused focal kernels' bound at gamma 2, plus the policy's
+    assert np.all(np.abs(g2 - g_ref) <= bound * eps * np.abs(g_ref) + tiny)
+    assert np.all(np.abs(h2 - h_ref) <= bound * eps * scale + tiny)
 
 
 def test_serial_adapter_takes_the_general_path_for_soft_labels(spy: _Spy) -> None:
@@ -184,7 +195,7 @@ def test_serial_adapter_takes_the_general_path_for_soft_labels(spy: _Spy) -> Non
     np.testing.assert_array_equal(g1, g2)
     np.testing.assert_array_equal(h1, h2)
     assert spy.calls == 1
-    assert not serial._fused
+    assert serial._fused is None
     serial.gradient_hessian(y, z)
     assert spy.calls == 1
 
@@ -206,21 +217,24 @@ def test_serial_adapter_respects_the_configuration(spy: _Spy, setting: dict[str,
 
 
 @pytest.mark.parametrize(
-    "loss",
+    ("loss", "hessian"),
     [
-        losslab.get_loss("focal", gamma=0.5),
-        losslab.get_loss("log_loss"),
-        losslab.get_loss("focal_star"),
+        (losslab.get_loss("focal", gamma=0.5), None),
+        (losslab.get_loss("focal", gamma=2.0), "floor"),
+        (losslab.get_loss("log_loss"), "constant"),
+        (losslab.get_loss("focal_star"), None),
     ],
-    ids=["focal-gamma-0.5", "log_loss", "focal_star"],
+    ids=["focal-gamma-0.5", "focal-floor", "log_loss-constant", "focal_star"],
 )
-def test_kernel_only_for_integer_gamma_focal(spy: _Spy, loss: Any) -> None:
+def test_no_serial_kernel_for_other_losses_and_policies(
+    spy: _Spy, loss: Any, hessian: str | None
+) -> None:
     y, z, _ = _data(np.float64, n=20_000, seed=6)
-    adapter = LossAdapter(loss, kernel_threads=1)
+    adapter = LossAdapter(loss, hessian, kernel_threads=1)
     g1, h1 = adapter.gradient_hessian(y, z)
-    g2, h2 = LossAdapter(loss).gradient_hessian(y, z)
+    g2, h2 = LossAdapter(loss, hessian).gradient_hessian(y, z)
     assert spy.calls == 0
-    assert not adapter._fused
+    assert adapter._fused is None
     np.testing.assert_array_equal(g1, g2)
     np.testing.assert_array_equal(h1, h2)
 
@@ -242,14 +256,59 @@ def test_kernel_threads_must_be_a_positive_integer(bad: Any) -> None:
 
 
 def test_weighted_exact_policy_applies_weights_in_the_kernel() -> None:
-    """Weights for an ``exact`` policy go into the kernel's pass: the float64 result equals
-    the weighted gradient and Hessian of the loss itself."""
-    loss = losslab.get_loss("log_loss")
+    """Weights for an ``exact`` policy go into the kernel's pass (parallel adapter): the
+    float64 result equals the weighted gradient and Hessian of the loss itself."""
+    loss = losslab.get_loss("focal_star")
     y, z, w = _data(np.float64, n=20_000, seed=7)
-    g, h = LossAdapter(loss, kernel_threads=1).gradient_hessian(y, z, w)
+    g, h = LossAdapter(loss).gradient_hessian(y, z, w)
     g_ref, h_ref = loss.gradient_hessian(y, z)
     np.testing.assert_allclose(g, g_ref * w, rtol=1e-15, atol=0)
     np.testing.assert_allclose(h, h_ref * w, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("pos_weight", [1.0, 3.0], ids=lambda p: f"pos_weight={p:g}")
+def test_log_loss_float64_matches_generic_path(pos_weight: float, weighted: bool) -> None:
+    loss = losslab.get_loss("log_loss", pos_weight=pos_weight)
+    y, z, w = _data(np.float64, seed=10)
+    y[20:40] = np.linspace(0.0, 1.0, 20)  # soft labels are in the loss's domain
+    wt = w if weighted else None
+    g = np.empty_like(z)
+    h = np.empty_like(z)
+    ret = _boost.log_loss_exact(y, z, z if wt is None else wt, g, h, pos_weight, 0.0, weighted)
+    with config_context(use_kernels=False):
+        g_ref, h_ref = loss.gradient_hessian(y, z, sample_weight=wt)
+    assert ret == 0
+    np.testing.assert_allclose(g, g_ref, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(h, h_ref, rtol=1e-12, atol=1e-300)
+
+
+def test_log_loss_float32_within_1_ulp_of_float64_reference() -> None:
+    loss = losslab.get_loss("log_loss")
+    y, z, w = _data(np.float32, seed=11)
+    g = np.empty_like(z)
+    h = np.empty_like(z)
+    _boost.log_loss_exact(y, z, w, g, h, 1.0, 0.0, True)
+    w64 = w.astype(np.float64)
+    with config_context(use_kernels=False):
+        g_ref, h_ref = loss.gradient_hessian(y.astype(np.float64), z.astype(np.float64))
+    ulp = np.finfo(np.float32).eps
+    tiny = float(np.finfo(np.float32).smallest_subnormal)
+    assert g.dtype == h.dtype == np.float32
+    assert np.all(np.abs(g - g_ref * w64) <= ulp * np.abs(g_ref * w64) + tiny)
+    assert np.all(np.abs(h - h_ref * w64) <= ulp * np.abs(h_ref * w64) + tiny)
+
+
+def test_serial_log_loss_adapter_uses_the_kernel(spy: _Spy) -> None:
+    loss = losslab.get_loss("log_loss")
+    y, z, w = _data(np.float32, n=20_000, seed=12)
+    g, h = LossAdapter(loss, kernel_threads=1).gradient_hessian(y, z, w)
+    g_ref = np.empty_like(z)
+    h_ref = np.empty_like(z)
+    _boost.log_loss_exact(y, z, w, g_ref, h_ref, 1.0, 0.0, True)
+    assert spy.calls == 1
+    np.testing.assert_array_equal(g, g_ref)
+    np.testing.assert_array_equal(h, h_ref)
 
 
 def test_xgboost_objectives_metrics_and_estimators_run_kernels_on_one_thread() -> None:
@@ -293,5 +352,5 @@ def test_xgboost_training_with_the_serial_focal_objective_matches_the_parallel_o
         booster = xgboost.train(params, d, 5, obj=obj)
         assert obj.n_calls == 5
         margins.append(booster.predict(d, output_margin=True))
-    assert obj.adapter._fused is False  # the parallel adapter never uses the serial kernel
+    assert obj.adapter._fused is None  # the parallel adapter never uses the serial kernels
     np.testing.assert_allclose(margins[0], margins[1], rtol=0, atol=1e-4)

@@ -258,11 +258,12 @@ class LossAdapter:
     kernel_threads : int or None, keyword-only, default None
         Threads of the fused kernels in :meth:`gradient_hessian` and :meth:`metric` unless
         losslab's ``kernel_threads`` is set (``losslab.set_config``, which wins). None: losslab's
-        default (one per core). 1: serial kernels, and for focal with the ``gauss_newton``
-        policy (integer gamma <= 4, hard labels) the gradient and policy Hessian from one serial
-        pass (:mod:`losslab._kernels._boost`). :mod:`losslab.xgboost` passes 1: numba's OpenMP
+        default (one per core). 1: serial kernels, and for log loss (``exact``) and focal
+        (``gauss_newton``, integer gamma <= 4, hard labels) the gradient and policy Hessian,
+        weights applied, from one serial pass (:mod:`losslab._kernels._boost`; float32 in,
+        float32 out). :mod:`losslab.xgboost` passes 1: numba's OpenMP
         threads, spinning after a parallel kernel, slow XGBoost's own OpenMP threads (another
-        runtime) by more than the second thread saves (``docs/boosting.md``).
+        runtime) by more than the second thread saves (:data:`losslab.xgboost.KERNEL_THREADS`).
 
     The first call of :meth:`gradient_hessian` validates labels and weights; later calls skip
     the value checks (``validate=False``) as the training loop asks for the same data again.
@@ -286,17 +287,26 @@ class LossAdapter:
         self.policy: HessianPolicy = resolve_policy(self.loss, hessian)
         self.kernel_threads = _check_threads(kernel_threads)
         self._validated = False
-        # The one-pass focal + Gauss-Newton kernel applies (until a call sees soft labels).
-        self._fused = (
-            self.kernel_threads == 1
-            and self.loss.kernel == "focal"
-            and self.policy.name == "gauss_newton"
-            and float(self.loss._kernel_args()[0]) in _INT_GAMMAS
-        )
+        # The serial kernel of losslab._kernels._boost that applies (None after a call that it
+        # could not serve: soft focal labels).
+        self._fused = self._serial_kernel() if self.kernel_threads == 1 else None
 
     def __repr__(self) -> str:
         threads = "" if self.kernel_threads is None else f", kernel_threads={self.kernel_threads}"
         return f"LossAdapter({self.loss!r}, hessian={self.policy!r}{threads})"
+
+    def _serial_kernel(self) -> str | None:
+        """The name of the :mod:`losslab._kernels._boost` kernel for this loss and policy."""
+        kernel, policy = self.loss.kernel, self.policy.name
+        if kernel == "log_loss" and policy == "exact":
+            return "log_loss_exact"
+        if (
+            kernel == "focal"
+            and policy == "gauss_newton"
+            and float(self.loss._kernel_args()[0]) in _INT_GAMMAS
+        ):
+            return "focal_gauss_newton"
+        return None
 
     def _threads(self) -> contextlib.AbstractContextManager[Any]:
         """The kernel thread count of this adapter, unless the user configured one."""
@@ -355,7 +365,7 @@ class LossAdapter:
                 # Labels' and weights' values and shapes, once; one pass next to a round.
                 self.loss.loss(y, z, sample_weight=wz, validate=True)
                 self._validated = True
-            fused = self._fused_gradient_hessian(y, z, wz) if self._fused else None
+            fused = None if self._fused is None else self._fused_gradient_hessian(y, z, wz)
             if fused is None:
                 fused = self._gradient_hessian(y, z, wz)
         g, h = fused
@@ -380,9 +390,10 @@ class LossAdapter:
     def _fused_gradient_hessian(
         self, y: np.ndarray[Any, Any], z: np.ndarray[Any, Any], w: np.ndarray[Any, Any] | None
     ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None:
-        """Focal's gradient and Gauss-Newton Hessian from one serial pass, or None where the
-        kernel does not apply (kernels off or unavailable, fewer than ``kernel_min_size``
-        elements, not float32/float64 NumPy arrays of one dtype, a label other than 0 and 1)."""
+        """Gradient and policy Hessian from the serial kernel ``self._fused`` in one pass, or
+        None where it does not apply (kernels off or unavailable, other kernel threads
+        configured, fewer than ``kernel_min_size`` elements, not float32/float64 NumPy arrays
+        of one dtype, focal labels other than 0 and 1)."""
         config = get_config()
         dtype = z.dtype
         if (
@@ -405,10 +416,10 @@ class LossAdapter:
         w1 = z1 if w is None else np.ascontiguousarray(w).reshape(-1)
         g = np.empty_like(z1)
         h = np.empty_like(z1)
-        gamma, alpha = self.loss._kernel_args()
-        soft = impl.focal_gauss_newton(y1, z1, w1, g, h, float(gamma), float(alpha), w is not None)
-        if soft:
-            self._fused = False  # soft labels: the loss's general path from now on
+        p0, p1 = self.loss._kernel_args()[:2]
+        kernel = getattr(impl, str(self._fused))
+        if kernel(y1, z1, w1, g, h, float(p0), float(p1), w is not None):
+            self._fused = None  # e.g. soft focal labels: the general path from now on
             return None
         return g.reshape(z.shape), h.reshape(z.shape)
 

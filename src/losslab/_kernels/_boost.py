@@ -2,30 +2,39 @@
 """Serial fused kernels for the boosting objectives: gradient and policy Hessian in one pass.
 
 Imported lazily by :mod:`losslab._boosting` (importing it imports numba). mypy ignores this
-module (numba has no type stubs). One kernel so far::
+module (numba has no type stubs). Every kernel has one signature::
 
-    focal_gauss_newton(y, z, w, g, h, gamma, alpha, weighted) -> int
+    kernel(y, z, w, g, h, p0, p1, weighted) -> int
 
-the gradient of the focal loss (hard labels, integer ``gamma`` in 0..4; ``alpha < 0`` means
-None) and its Gauss-Newton Hessian ``max(h + g (2p - 1), 0)`` (the ``"gauss_newton"`` policy
-of :mod:`losslab._boosting`), each multiplied by ``w`` when ``weighted``. ``y``, ``z``, ``w``:
-C-contiguous 1-D float32 or float64 arrays of length n (``w`` a dummy unless ``weighted``);
-``g``, ``h``: writable outputs of the same dtype and length. Returns the number of labels that
-are not exactly 0 or 1 (soft labels, NaN): the caller then discards the outputs and takes the
-general path (those elements got the y = 0 formula here).
+``y``, ``z``, ``w``: C-contiguous 1-D float32 or float64 arrays of length n (``w`` a dummy
+unless ``weighted``); ``g``, ``h``: writable outputs of the same dtype and length, the gradient
+and the boosting Hessian, each multiplied by ``w`` when ``weighted``; ``p0``, ``p1``: the loss's
+``_kernel_args()``. A nonzero return value means the outputs are unusable for some elements
+and the caller must take the general path.
+
+* :func:`focal_gauss_newton`: the focal loss (hard labels, integer ``gamma`` in 0..4;
+  ``alpha < 0`` means None) with its Gauss-Newton Hessian ``max(h + g (2p - 1), 0)`` (the
+  ``"gauss_newton"`` policy of :mod:`losslab._boosting`). Returns the number of labels that
+  are not exactly 0 or 1 (soft labels, NaN; they got the y = 0 formula here).
+* :func:`log_loss_exact`: log loss with ``pos_weight = p0`` and its exact Hessian (any label
+  in [0, 1]); returns 0.
 
 Why a separate, *serial* kernel. XGBoost runs its trees on its own OpenMP runtime (the wheel
 bundles a libgomp of its own); numba's ``omp`` threading layer uses the system's. After a
 parallel kernel returns, numba's worker threads keep spinning (libgomp's default spin before
 sleeping, a few milliseconds), on the cores that XGBoost's next parallel region needs: at
 10^6 rows on 2 cores that cost XGBoost about 7 ms per round, several times what the kernel's
-second thread saved (``benchmarks/boosting.py``, ``docs/boosting.md``). A serial loop starts
-no thread. Fusing the policy saves the four extra passes (``tanh``, multiply, add, maximum)
+second thread saved (:data:`losslab.xgboost.KERNEL_THREADS`). A serial loop starts no
+thread. Fusing the policy saves the four extra passes (``tanh``, multiply, add, maximum)
 of the array version, and computes it in float64 before the one rounding to float32.
 
-The arithmetic is the focal kernel's (:func:`losslab._kernels._impl.focal`), with its
-primitives (faithful ``exp``/``log1p``, the float32 variants for float32 inputs), so the
-gradient is bit-for-bit that of ``loss.gradient_hessian``. ``2p - 1`` in the logit z is
+Arithmetic is float64 for both dtypes, rounded once on the store. Focal's is the float64
+focal kernel's (:func:`losslab._kernels._impl.focal`), with its primitives (faithful
+``exp``/``log1p``, the float32-accurate variants for float32 inputs): in float64 the gradient
+is bit-for-bit that of ``loss.gradient_hessian``. Log loss takes the float32-accurate ``exp``
+for float32 inputs and one division (``e / (1 + e)`` as ``e (1 / (1 + e))``), where
+:func:`losslab._kernels._impl.log_loss_gh` takes the float64 ``exp`` and two: 1.5 times as
+fast serially, within 1 float32 ulp of it (2 elements in 10^6 differ). ``2p - 1`` in the logit z is
 ``(2y - 1)(p_t - q)`` with ``p_t``, ``q = 1 - p_t`` from the same sigmoid, so
 ``g (2p - 1) = (dFL/dx_t)(p_t - q)``: no ``tanh`` call. The Hessian agrees with the array
 policy on ``loss.gradient_hessian``'s outputs to about 1e-15 of ``|h| + |g (2p - 1)|`` in
@@ -42,9 +51,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from losslab._kernels._impl import _focal_tail, _sigmoid_parts, _single
+from losslab._kernels._impl import _focal_tail, _sigmoid_parts, _single, exp_neg, exp_neg_f32
 
-__all__ = ["INT_GAMMAS", "focal_gauss_newton"]
+__all__ = ["INT_GAMMAS", "focal_gauss_newton", "log_loss_exact"]
 
 INT_GAMMAS = frozenset({0.0, 1.0, 2.0, 3.0, 4.0})
 """The ``gamma`` values :func:`focal_gauss_newton` computes (``q^gamma`` by multiplication)."""
@@ -93,3 +102,30 @@ def focal_gauss_newton(y, z, w, g, h, gamma, alpha, weighted):
         g[i] = gr
         h[i] = hg
     return nsoft
+
+
+@njit(**_SERIAL)
+def log_loss_exact(y, z, w, g, h, pos_weight, p1, weighted):
+    """Log loss: ``g = (1 - y) p - pos_weight y q``, ``h = (pos_weight y + 1 - y) p q``
+    (``p q`` for ``pos_weight = 1``), ``p = sigmoid(z)``, ``q = sigmoid(-z)``, times ``w[i]``."""
+    n = z.shape[0]
+    single = _single(z)
+    for i in range(n):
+        yi = np.float64(y[i])
+        zi = np.float64(z[i])
+        e = exp_neg_f32(-abs(zi)) if single else exp_neg(-abs(zi))
+        big = 1.0 / (1.0 + e)
+        small = e * big
+        nonneg = zi >= 0.0
+        p = big if nonneg else small
+        q = small if nonneg else big
+        wy = pos_weight * yi
+        gr = (1.0 - yi) * p - wy * q
+        he = p * q + 0.0 * yi if pos_weight == 1.0 else (wy + (1.0 - yi)) * (p * q)
+        if weighted:
+            wi = np.float64(w[i])
+            gr *= wi
+            he *= wi
+        g[i] = gr
+        h[i] = he
+    return 0
