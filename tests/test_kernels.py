@@ -49,6 +49,7 @@ from losslab import config_context, get_config
 
 pytest.importorskip("numba")
 
+from losslab._kernels import _variant
 from losslab._kernels import try_fused as _try_fused
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
@@ -472,27 +473,52 @@ def test_float64_agrees_with_generic_path(name: str, params: dict[str, Any]) -> 
     )
 
 
+# Kernel variants that compute float32 inputs in float32 arithmetic; every other kernel
+# widens them to float64 and rounds once.
+FLOAT32_ARITHMETIC = {"focal_f32"}
+
+
+def _float32_arithmetic(loss: Any) -> bool:
+    args = loss._kernel_args()
+    return _variant(loss.kernel, args, ALL, np.dtype(np.float32)) in FLOAT32_ARITHMETIC
+
+
+def _f32_ulps(a: np.ndarray, b: np.ndarray, s: np.ndarray | None) -> np.ndarray:
+    """|a - b| (b the float64 result, rounded to float32) in float32 ulps of max(|b|, s)."""
+    mag = np.abs(b) if s is None else np.maximum(np.abs(b), np.abs(s))
+    with np.errstate(invalid="ignore", over="ignore"):
+        b32 = b.astype(np.float32)  # overflows to inf where the float64 result exceeds float32
+        unit = np.spacing(np.where(np.isfinite(mag), mag, 0.0).astype(np.float32))
+        unit = np.maximum(unit, np.finfo(np.float32).smallest_normal).astype(np.float64)
+        dist = np.abs(a.astype(np.float64) - b32.astype(np.float64)) / unit
+    same = (a == b32) | (np.isnan(a) & np.isnan(b32))
+    return np.where(same, 0.0, np.where(np.isnan(dist), np.inf, dist))
+
+
 @pytest.mark.parametrize(("name", "params"), CONFIGS, ids=_ids(CONFIGS))
 def test_float32_is_the_rounded_float64_result(name: str, params: dict[str, Any]) -> None:
+    """Within 1 float32 ulp of the rounded float64 result, or, for the kernels that compute
+    in float32 arithmetic, within the float64 bound in float32 ulps and no farther from it
+    than the generic path's float32 arithmetic (plus 1 ulp)."""
     loss = losslab.get_loss(name, **params)
     y, z = _inputs(name, 20_000, np.float32, seed=1)
     got = _fused(loss, y, z)
     ref64 = _generic(loss, y.astype(np.float64), z.astype(np.float64))
-    for qty, a, b, s in zip(
-        ("value", "grad", "hess"), got, ref64, _scales(loss, y, z), strict=True
+    single = _float32_arithmetic(loss)
+    generic32 = _generic(loss, y, z) if single else (None, None, None)
+    bound = _bound(name, params) if single else 1.0
+    for qty, a, b, s, c in zip(
+        ("value", "grad", "hess"), got, ref64, _scales(loss, y, z), generic32, strict=True
     ):
         assert a.dtype == np.float32
-        mag = np.abs(b) if s is None else np.maximum(np.abs(b), np.abs(s))
-        with np.errstate(invalid="ignore", over="ignore"):
-            b32 = b.astype(np.float32)  # overflows to inf where the float64 result exceeds float32
-            unit = np.spacing(np.where(np.isfinite(mag), mag, 0.0).astype(np.float32))
-            tiny = np.finfo(np.float32).smallest_normal
-            diff = np.abs(a.astype(np.float64) - b32.astype(np.float64))
-            ok = (diff <= np.maximum(unit, tiny)) | (a == b32) | (np.isnan(a) & np.isnan(b32))
-        assert ok.all(), (
-            f"{qty}: {int((~ok).sum())} elements more than 1 float32 ulp from the float64 "
-            f"result, e.g. y={y[~ok][:3]}, z={z[~ok][:3]}, got {a[~ok][:3]}, want {b32[~ok][:3]}"
+        dist = _f32_ulps(a, b, s)
+        bad = ~(dist <= bound)
+        assert not bad.any(), (
+            f"{qty}: {int(bad.sum())} elements more than {bound} float32 ulp from the float64 "
+            f"result, e.g. y={y[bad][:3]}, z={z[bad][:3]}, got {a[bad][:3]}, want {b[bad][:3]}"
         )
+        if c is not None:
+            assert dist.max() <= _f32_ulps(c, b, s).max() + 1.0, qty
 
 
 def test_every_element_wise_loss_has_a_kernel_and_multiclass_none() -> None:

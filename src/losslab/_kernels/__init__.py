@@ -26,7 +26,8 @@ the half squared error), ``linear`` (pinball with quantile ``p0``; absolute erro
 (``half_poisson``, ``half_gamma``, ``half_tweedie``, ``exponential``) and the detection family
 (``varifocal``, ``quality_focal``, ``poly1``, ``poly1_focal`` and ``asymmetric``, the last two
 with three parameters). Each compiles once per dtype (float32 inputs are computed in float64,
-with exp/log1p accurate to float32's needs where that suffices, and rounded once); focal and
+with exp/log1p accurate to float32's needs where that suffices, and rounded once, except
+focal's hard labels, computed in float32 arithmetic, ``focal_f32``); focal and
 Poly-1 focal compile two more for non-integer ``gamma`` and for soft labels, focal_star one
 more for soft labels, and log loss one without the value (for
 ``gradient``/``hessian``/``gradient_hessian``), on first use.
@@ -71,6 +72,7 @@ _POWERS = {"focal": (0,), "poly1_focal": (0,), "quality_focal": (0,), "asymmetri
 _FIXUPS = {
     "focal": "focal_soft",
     "focal_general": "focal_soft",
+    "focal_f32": "focal_soft",
     "focal_star": "focal_star_soft",
     "poly1_focal": "poly1_focal_soft",
     "poly1_focal_general": "poly1_focal_soft",
@@ -106,12 +108,17 @@ def _load_impl() -> Any:
     return impl
 
 
-def _variant(kernel: str, args: KernelArgs, need: tuple[bool, bool, bool]) -> str:
+def _variant(
+    kernel: str, args: KernelArgs, need: tuple[bool, bool, bool], dtype: np.dtype[Any]
+) -> str:
     """The compiled function that serves ``kernel``: the focused losses with a power other
-    than 0..4 (:data:`_POWERS`) and log loss without its value have their own."""
+    than 0..4 (:data:`_POWERS`), focal on float32 inputs (float32 arithmetic) and log loss
+    without its value have their own."""
     powers = _POWERS.get(kernel, ())
     if any(args[i] not in _INT_GAMMAS for i in powers):
         return f"{kernel}_general"
+    if kernel == "focal" and dtype == np.float32:
+        return "focal_f32"
     if kernel == "log_loss" and not need[0]:
         return "log_loss_gh"  # gradient and Hessian need no log1p
     return kernel
@@ -293,7 +300,7 @@ def _try_numpy(
         and sample_weight.shape == z.shape
     ):
         return None
-    name = _variant(kernel, args, need)
+    name = _variant(kernel, args, need, dtype)
     if name in _state["broken"]:
         return None
     if not any(need):
