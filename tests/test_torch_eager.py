@@ -177,3 +177,20 @@ def test_softmax_unweighted_reduction_equals_the_sum_of_the_rows(
     if index_dtype == torch.float64:  # a NaN index makes the sum NaN, as its row is
         t[3] = float("nan")
         assert torch.isnan(lt.LosslabLoss(name, reduction=reduction, validate=False)(z, t))
+
+
+def test_strided_inputs_at_kernel_size_give_the_contiguous_result() -> None:
+    y, z = _binary(2 * N_KERNEL, torch.float32, seed=7)
+    zs = z.reshape(N_KERNEL, 2)[:, 1]  # every other element: a strided view
+    ys = y.reshape(N_KERNEL, 2)[:, 1]
+    assert not zs.is_contiguous()
+    z1 = zs.clone().requires_grad_(True)  # contiguous copy
+    lt.FocalLoss(validate=False)(z1, ys.contiguous()).backward()
+    z2 = torch.zeros(N_KERNEL, 2)
+    z2[:, 1] = zs
+    z2.requires_grad_(True)
+    lt.FocalLoss(validate=False)(z2[:, 1], ys).backward()
+    assert z1.grad is not None
+    assert z2.grad is not None
+    assert torch.equal(z2.grad[:, 1], z1.grad)
+    assert float(z2.grad[:, 0].abs().max()) == 0.0

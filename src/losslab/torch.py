@@ -169,11 +169,20 @@ def _elementwise_owned(
         z = z.to(torch.float32)
     if y.dtype != z.dtype:
         y = y.to(z.dtype)
-    if loss.kernel is not None and z.device.type == "cpu" and not torch.compiler.is_compiling():
-        # try_fused reads the configuration (use_kernels, kernel_min_size) itself.
-        fused = _kernels.try_fused(loss.kernel, loss._kernel_args(), y, z, None, _NEED[k])
+    if (
+        loss.kernel is not None
+        and z.device.type == "cpu"
+        and y.device.type == "cpu"
+        and not torch.compiler.is_compiling()
+    ):
+        # Zero-copy NumPy views (what try_fused makes of CPU tensors after checks that hold
+        # here: a Function's forward or a backward without grad mode). try_fused reads the
+        # configuration (use_kernels, kernel_min_size) itself and returns fresh arrays.
+        need = _NEED[k]
+        yn, zn = y.detach().numpy(), z.detach().numpy()
+        fused = _kernels.try_fused(loss.kernel, loss._kernel_args(), yn, zn, None, need)
         if fused is not None:
-            out = fused[k]
+            out = torch.from_numpy(fused[k])
             return (out, True) if out.dtype == out_dtype else (out.to(out_dtype), True)
     result = _formula(loss, y, z, k)
     return (result, False) if result.dtype == out_dtype else (result.to(out_dtype), True)
