@@ -261,7 +261,8 @@ class LossAdapter:
         default (one per core). 1: serial kernels, and for log loss (``exact``) and focal
         (``gauss_newton``, integer gamma <= 4, hard labels) the gradient and policy Hessian,
         weights applied, from one serial pass (:mod:`losslab._kernels._boost`; float32 in,
-        float32 out). :mod:`losslab.xgboost` passes 1: numba's OpenMP
+        float32 out, focal in float32 arithmetic as the loss's own float32 kernel).
+        :mod:`losslab.xgboost` passes 1: numba's OpenMP
         threads, spinning after a parallel kernel, slow XGBoost's own OpenMP threads (another
         runtime) by more than the second thread saves (:data:`losslab.xgboost.KERNEL_THREADS`).
 
@@ -417,7 +418,10 @@ class LossAdapter:
         g = np.empty_like(z1)
         h = np.empty_like(z1)
         p0, p1 = self.loss._kernel_args()[:2]
-        kernel = getattr(impl, str(self._fused))
+        name = str(self._fused)
+        if dtype == np.float32 and hasattr(impl, name + "_f32"):
+            name += "_f32"  # float32 arithmetic, as the loss's own float32 kernel
+        kernel = getattr(impl, name)
         if kernel(y1, z1, w1, g, h, float(p0), float(p1), w is not None):
             self._fused = None  # e.g. soft focal labels: the general path from now on
             return None

@@ -16,6 +16,7 @@ and the caller must take the general path.
   ``alpha < 0`` means None) with its Gauss-Newton Hessian ``max(h + g (2p - 1), 0)`` (the
   ``"gauss_newton"`` policy of :mod:`losslab._boosting`). Returns the number of labels that
   are not exactly 0 or 1 (soft labels, NaN; they got the y = 0 formula here).
+  :func:`focal_gauss_newton_f32` is the same in float32 arithmetic for float32 inputs.
 * :func:`log_loss_exact`: log loss with ``pos_weight = p0`` and its exact Hessian (any label
   in [0, 1]); returns 0.
 
@@ -28,7 +29,10 @@ second thread saved (:data:`losslab.xgboost.KERNEL_THREADS`). A serial loop star
 thread. Fusing the policy saves the four extra passes (``tanh``, multiply, add, maximum)
 of the array version, and computes it in float64 before the one rounding to float32.
 
-Arithmetic is float64 for both dtypes, rounded once on the store. Focal's is the float64
+Arithmetic is float64 for both dtypes, rounded once on the store, except in
+:func:`focal_gauss_newton_f32`, which follows the loss's float32 focal kernel
+(:func:`losslab._kernels._impl.focal_f32`; 2.4 times as fast as the float64 arithmetic here:
+1.5 ms against 3.6 ms at 10^6). Focal's float64 arithmetic is the float64
 focal kernel's (:func:`losslab._kernels._impl.focal`), with its primitives (faithful
 ``exp``/``log1p``, the float32-accurate variants for float32 inputs): in float64 the gradient
 is bit-for-bit that of ``loss.gradient_hessian``. Log loss takes the float32-accurate ``exp``
@@ -36,9 +40,9 @@ for float32 inputs and one division (``e / (1 + e)`` as ``e (1 / (1 + e))``), wh
 :func:`losslab._kernels._impl.log_loss_gh` takes the float64 ``exp`` and two: 1.5 times as
 fast serially, within 1 float32 ulp of it (2 elements in 10^6 differ). ``2p - 1`` in the logit z is
 ``(2y - 1)(p_t - q)`` with ``p_t``, ``q = 1 - p_t`` from the same sigmoid, so
-``g (2p - 1) = (dFL/dx_t)(p_t - q)``: no ``tanh`` call. The Hessian agrees with the array
-policy on ``loss.gradient_hessian``'s outputs to about 1e-15 of ``|h| + |g (2p - 1)|`` in
-float64 (``tests/test_boost_kernels.py``).
+``g (2p - 1) = (dFL/dx_t)(p_t - q)``: no ``tanh`` call. In float64 the Hessian agrees with
+the array policy on ``loss.gradient_hessian``'s outputs to about 1e-15 of
+``|h| + |g (2p - 1)|`` (``tests/test_boost_kernels.py``).
 
 Caching: numba's disk cache is keyed by this file only, and the primitives are inlined from
 :mod:`losslab._kernels._impl`; a cached copy would survive a change to them. So this kernel is
@@ -51,14 +55,25 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from losslab._kernels._impl import _focal_tail, _sigmoid_parts, _single, exp_neg, exp_neg_f32
+from losslab._kernels._impl import (
+    _F0,
+    _F1,
+    _focal_tail,
+    _sigmoid_parts,
+    _single,
+    exp_neg,
+    exp_neg_32,
+    exp_neg_f32,
+    log1p_unit_32,
+)
 
-__all__ = ["INT_GAMMAS", "focal_gauss_newton", "log_loss_exact"]
+__all__ = ["INT_GAMMAS", "focal_gauss_newton", "focal_gauss_newton_f32", "log_loss_exact"]
 
 INT_GAMMAS = frozenset({0.0, 1.0, 2.0, 3.0, 4.0})
 """The ``gamma`` values :func:`focal_gauss_newton` computes (``q^gamma`` by multiplication)."""
 
 _SERIAL = {"nogil": True, "cache": False, "fastmath": False, "error_model": "numpy"}
+_SERIAL_FMA = {**_SERIAL, "fastmath": {"contract"}}
 
 
 @njit(**_SERIAL)
@@ -129,3 +144,54 @@ def log_loss_exact(y, z, w, g, h, pos_weight, p1, weighted):
         g[i] = gr
         h[i] = he
     return 0
+
+
+@njit(**_SERIAL_FMA)
+def focal_gauss_newton_f32(y, z, w, g, h, gamma, alpha, weighted):
+    """:func:`focal_gauss_newton` for float32 inputs in float32 arithmetic, as the loss's own
+    float32 focal kernel (:func:`losslab._kernels._impl.focal_f32`: float32 ``exp``/``log1p``
+    polynomials, multiply-adds fused), about 1.7 times as fast. The gradient is within
+    ``6 gamma + 8`` float32 ulps of the rounded float64 result, the Hessian within
+    ``6 gamma + 12`` ulps of ``|h| + |g (2p - 1)|`` (``tests/test_boost_kernels.py``)."""
+    ig = int(gamma)
+    gm = np.float32(gamma)
+    c2 = np.float32(2.0 * gamma + 1.0)
+    has_alpha = alpha >= 0.0
+    a1 = np.float32(alpha) if has_alpha else _F1
+    a0 = np.float32(1.0 - alpha) if has_alpha else _F1
+    nsoft = 0
+    n = z.shape[0]
+    for i in range(n):
+        yi = y[i]
+        zi = z[i]
+        pos = yi == _F1
+        nsoft += 0 if (pos or yi == _F0) else 1
+        xt = zi if pos else -zi
+        e = exp_neg_32(-abs(xt))
+        l1 = log1p_unit_32(e)
+        big = _F1 / (_F1 + e)
+        small = e * big
+        nonneg = xt >= _F0
+        pt = big if nonneg else small
+        q = small if nonneg else big
+        ell = (-xt if xt < _F0 else _F0) + l1
+        q2 = q * q
+        qg = (
+            _F1
+            if ig == 0
+            else (q if ig == 1 else (q2 if ig == 2 else (q2 * q if ig == 3 else q2 * q2)))
+        )
+        qg = (a1 if pos else a0) * qg
+        pt_ell = _F0 if pt == _F0 else pt * ell  # the limit 0 at x_t = -inf
+        gr = -qg * (gm * pt_ell + q)
+        he = qg * (gm * pt_ell * (gm * pt - q) + c2 * (q * pt))
+        hg = he + gr * (pt - q)
+        hg = _F0 if hg < _F0 else hg
+        gr = gr if pos else -gr
+        if weighted:
+            wi = w[i]
+            gr *= wi
+            hg *= wi
+        g[i] = gr
+        h[i] = hg
+    return nsoft
