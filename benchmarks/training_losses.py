@@ -17,7 +17,11 @@ untimed (compilation), then ``--repeats`` rounds call each once (interleaved, so
 changes hit all alike); the median of the rounds is reported (``--stat min``: the best round,
 steadier on a machine shared with other jobs; the JSON keeps both). ``--threads`` sets both
 torch's threads and losslab's kernel threads (``set_config(kernel_threads=...)``; the kernels
-also use one thread per 2^16 elements at most). ``--modes eager`` skips compilation.
+also use one thread per 2^16 elements at most). ``--modes eager`` skips compilation. On a
+machine shared with other jobs, time two or more threads with ``OMP_WAIT_POLICY=passive`` in the
+environment: torch's OpenMP workers otherwise spin at every barrier, and one that the scheduler
+has parked stalls the whole step (on 2 cores at load average 3.5, a 2-thread
+BCE-with-logits step at 10^6 elements took 77 ms instead of 3 ms, with or without numba loaded).
 
 ``--routes`` also times the alternative design for ``torch.compile``: the fused numba kernel
 behind an opaque ``torch.library.custom_op`` with registered autograd and fake implementations,
