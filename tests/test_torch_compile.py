@@ -90,6 +90,23 @@ def test_softmax_focal_compiles_without_graph_break_and_matches_eager() -> None:
     torch.testing.assert_close(g_comp, expected, rtol=1e-4, atol=1e-8)
 
 
+@pytest.mark.filterwarnings(TORCH_NOTICE)
+@pytest.mark.filterwarnings(DYNAMO_RECORDED)
+def test_softmax_cross_entropy_compiles_as_f_cross_entropy() -> None:
+    # Plain cross-entropy is F.cross_entropy itself (ignore_index: the int64 minimum).
+    rng = np.random.default_rng(2)
+    z = torch.tensor(rng.normal(size=(300, 7)) * 4, dtype=torch.float32)
+    y = torch.tensor(rng.integers(0, 7, 300))
+    module = lt.SoftmaxCrossEntropy()
+    explain = torch._dynamo.explain(module)(z, y)
+    assert explain.graph_break_count == 0, explain.break_reasons
+    v_eager, g_eager = _step(module, z, y)
+    v_comp, g_comp = _step(torch.compile(module), z, y)
+    torch.testing.assert_close(v_comp, v_eager, rtol=1e-5, atol=0)
+    torch.testing.assert_close(g_comp, g_eager, rtol=1e-4, atol=1e-9)
+    torch.testing.assert_close(v_eager, torch.nn.functional.cross_entropy(z, y), rtol=0, atol=0)
+
+
 # Losses whose core formulas make dynamo warn (none at present; an entry xfails strictly).
 _CORE_WARNS: dict[str, str] = {}
 
