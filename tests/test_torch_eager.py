@@ -194,3 +194,17 @@ def test_strided_inputs_at_kernel_size_give_the_contiguous_result() -> None:
     assert z2.grad is not None
     assert torch.equal(z2.grad[:, 1], z1.grad)
     assert float(z2.grad[:, 0].abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_softmax_focal_nan_logits_make_their_row_nan_as_in_the_core(reduction: str) -> None:
+    z = torch.tensor([[0.0, float("nan"), 1.0], [0.5, 0.1, -1.0], [60.0, 0.0, 0.0]])
+    y = torch.tensor([0, 2, 0])
+    core = losslab.get_loss("softmax_focal")
+    expected = torch.tensor(core.loss(y.numpy(), z.numpy()))
+    assert torch.isnan(expected[0])
+    got = lt.SoftmaxFocalLoss(reduction=reduction, validate=False)(z, y)
+    if reduction == "none":
+        torch.testing.assert_close(got, expected, equal_nan=True)
+    else:
+        assert torch.isnan(got)

@@ -337,14 +337,14 @@ def _term_and_slope(
             d = -torch.ones_like(lp) if slope else None
         else:
             q = -torch.expm1(lp)
-            pos = q > 0
-            q_safe = torch.where(pos, q, 1.0)
+            zero = q == 0  # not "q <= 0": a NaN log p (NaN logits) stays NaN, as in the core
+            q_safe = torch.where(zero, 1.0, q)
             qg = torch.pow(q_safe, gamma)
             if value:
-                f = torch.where(pos, qg * -lp, 0.0)
+                f = torch.where(zero, 0.0, qg * -lp)
             if slope:
                 main = -qg * (gamma * torch.exp(lp) * (-lp / q_safe) + 1.0)
-                d = torch.where(pos, main, 0.0)
+                d = torch.where(zero, 0.0, main)
     if at is not None:
         f = None if f is None else at * f
         d = None if d is None else at * d
