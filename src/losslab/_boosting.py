@@ -232,8 +232,15 @@ def _boost_module() -> Any:
     if "module" not in _boost_kernels:
         try:
             _boost_kernels["module"] = importlib.import_module("losslab._kernels._boost")
-        except Exception:  # numba missing or broken: the loss's own path stays correct
+        except Exception as exc:  # numba missing or broken: the loss's own path stays correct
             _boost_kernels["module"] = None
+            if not isinstance(exc, ModuleNotFoundError):
+                warnings.warn(
+                    f"losslab's serial boosting kernels are disabled: importing them failed "
+                    f"({exc!r})",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
     return _boost_kernels["module"]
 
 
@@ -262,9 +269,9 @@ class LossAdapter:
         (``gauss_newton``, integer gamma <= 4, hard labels) the gradient and policy Hessian,
         weights applied, from one serial pass (:mod:`losslab._kernels._boost`; float32 in,
         float32 out, focal in float32 arithmetic as the loss's own float32 kernel).
-        :mod:`losslab.xgboost` passes 1: numba's OpenMP
-        threads, spinning after a parallel kernel, slow XGBoost's own OpenMP threads (another
-        runtime) by more than the second thread saves (:data:`losslab.xgboost.KERNEL_THREADS`).
+        :mod:`losslab.xgboost` passes 1: numba's OpenMP threads, spinning after a parallel
+        kernel, slow XGBoost's own OpenMP threads (another runtime) by more than the second
+        thread saves (:data:`losslab.xgboost.KERNEL_THREADS`).
 
     The first call of :meth:`gradient_hessian` validates labels and weights; later calls skip
     the value checks (``validate=False``) as the training loop asks for the same data again.
