@@ -208,3 +208,38 @@ def test_softmax_focal_nan_logits_make_their_row_nan_as_in_the_core(reduction: s
         torch.testing.assert_close(got, expected, equal_nan=True)
     else:
         assert torch.isnan(got)
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("softmax_focal", {"gamma": 2.0}),
+        ("softmax_focal", {"gamma": 0.5, "alpha": (0.2, 1.0, 0.5, 2.0, 1.0)}),
+        ("softmax_poly1", {"epsilon": 2.0}),
+    ],
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_eager_class_index_route_equals_the_traced_route(
+    name: str, params: Any, dtype: Any
+) -> None:
+    # Eager: F.cross_entropy feeds _RowsOfCrossEntropy; traced code (and probability
+    # targets): log_softmax feeds _SoftmaxRows. The same operations, the same results.
+    from losslab.torch import _rows_of_cross_entropy, _SoftmaxRows
+
+    gen = torch.Generator().manual_seed(8)
+    z = torch.randn(60, 5, generator=gen, dtype=dtype) * 6
+    z[0, 1] = 90.0  # p_c rounds to 1
+    t = torch.randint(0, 5, (60,), generator=gen)
+    t[0] = 1
+    loss = losslab.get_loss(name, **params)
+    v = torch.tensor(np.random.default_rng(9).normal(size=60), dtype=dtype)
+    z1 = z.clone().requires_grad_(True)
+    rows1 = _rows_of_cross_entropy(loss, t, z1, "none")
+    (rows1 * v).sum().backward()
+    z2 = z.clone().requires_grad_(True)
+    rows2 = _SoftmaxRows.apply(loss, t, torch.log_softmax(z2, dim=1))
+    (rows2 * v).sum().backward()
+    assert torch.equal(rows1, rows2)
+    assert z1.grad is not None
+    assert z2.grad is not None
+    assert torch.equal(z1.grad, z2.grad)

@@ -372,26 +372,21 @@ def _is_cross_entropy(loss: Loss) -> bool:
     return False
 
 
-def _softmax_rows(
-    loss: Loss, y: torch.Tensor, lp: torch.Tensor, slope: bool = False
-) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _softmax_rows(loss: Loss, y: torch.Tensor, lp: torch.Tensor) -> torch.Tensor:
     """Per-row loss ``sum_c w_c f(log p_c)`` from ``lp = log_softmax(z)``, ``w`` the one-hot
-    class index or the target probabilities; with ``slope`` (class indices only) also the
-    (N, 1) slopes ``D`` of the target classes, flushed as :func:`_flush_tiny` does, from the
-    same pass."""
+    class index or the target probabilities."""
     alpha = _class_weights(loss, lp)
     if y.ndim == 1:
         idx, nan0 = _class_index(y)
         lp_c = lp.gather(1, idx[:, None])
         at = None if alpha is None else alpha[idx][:, None]
-        f, d = _term_and_slope(loss, lp_c, at, True, slope)
+        f, _ = _term_and_slope(loss, lp_c, at, True, False)
         assert f is not None
-        value = f[:, 0]
-        return (value if nan0 is None else value + nan0), (None if d is None else _flush_tiny(d))
+        return f[:, 0] if nan0 is None else f[:, 0] + nan0
     at = None if alpha is None else alpha[None, :]
     f, _ = _term_and_slope(loss, lp, at, True, False)
     assert f is not None
-    return torch.sum(y * f, dim=1), None
+    return torch.sum(y * f, dim=1)
 
 
 def _scatter_slopes(
@@ -447,60 +442,84 @@ class _SoftmaxRows(torch.autograd.Function):
 
     Fed by ``torch.log_softmax(z)``, whose backward completes the gradient in the logits
     (``D (onehot - p)``) and which saves ``log p`` itself, as ``F.cross_entropy`` does: this
-    function saves the same tensor and the target; with ``slope`` (class indices, eager) also
-    the (N, 1) slopes of the target classes, computed with the values in one pass over the rows
-    (a K-th of ``log p``'s size), which a plain backward scatters. Under ``create_graph=True``
-    the backward recomputes them in differentiable torch operations, so double backward
-    (Hessian-vector products) is autograd of the analytic slope and of ``log_softmax``.
+    function saves the same tensor and the target, nothing more. The backward is written in
+    differentiable torch operations, so double backward (Hessian-vector products) is autograd
+    of the analytic slope and of ``log_softmax``. Probability targets, and class indices in
+    traced code; eager class indices take :class:`_RowsOfCrossEntropy`.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, loss: Loss, y: torch.Tensor, lp: torch.Tensor) -> torch.Tensor:
+        ctx.loss = loss
+        ctx.save_for_backward(y, lp)
+        return _softmax_rows(loss, y, lp)
+
+    @staticmethod
+    def backward(ctx: Any, v_out: torch.Tensor) -> tuple[None, None, torch.Tensor]:
+        y, lp = ctx.saved_tensors
+        return None, None, _softmax_row_slopes(ctx.loss, y, lp, v_out)
+
+
+class _RowsOfCrossEntropy(torch.autograd.Function):
+    """The rows' cross-entropy ``ce = -log p_c`` (N,) -> per-row softmax loss ``f(log p_c)``
+    (N,), or its sum, or its mean (``divisor`` N), for class indices in eager mode.
+
+    Fed by ``F.cross_entropy(z, c, reduction="none")``, whose own backward (``nll_loss``'s
+    scatter and ``log_softmax``'s backward, in C++) turns ``dL/dce = -D`` into the gradient in
+    the logits, ``D (onehot - p)``: the operations of :class:`_SoftmaxRows` without its gather
+    and scatter in Python, so the same results. The forward computes the values and the
+    slopes ``D`` (flushed as :func:`_flush_tiny` says) from one pass over the N rows and saves
+    ``ce`` and ``D`` (two N-vectors beside ``F.cross_entropy``'s ``log p``); under
+    ``create_graph=True`` the backward recomputes ``D`` in differentiable operations, so double
+    backward is autograd of the analytic slope and of ``F.cross_entropy``.
+    ``at`` holds ``alpha`` of each row's class (or is None), ``nan0`` is 0, or NaN in the rows
+    of NaN class indices (:func:`_class_index`).
     """
 
     @staticmethod
     def forward(
-        ctx: Any, loss: Loss, y: torch.Tensor, lp: torch.Tensor, slope: bool
+        ctx: Any,
+        loss: Loss,
+        ce: torch.Tensor,
+        at: torch.Tensor | None,
+        nan0: torch.Tensor | None,
+        reduction: str,
     ) -> torch.Tensor:
-        ctx.loss = loss
-        values, d = _softmax_rows(loss, y, lp, slope)
-        if d is None:
-            ctx.save_for_backward(y, lp)
-        else:
-            ctx.save_for_backward(y, lp, d)
-        return values
-
-    @staticmethod
-    def backward(ctx: Any, v_out: torch.Tensor) -> tuple[None, None, torch.Tensor, None]:
-        saved = ctx.saved_tensors
-        if len(saved) == 3 and not torch.is_grad_enabled():
-            return None, None, _scatter_slopes(saved[0], saved[1], saved[2], v_out), None
-        y, lp = saved[0], saved[1]
-        return None, None, _softmax_row_slopes(ctx.loss, y, lp, v_out), None
-
-
-class _SoftmaxRowsSum(torch.autograd.Function):
-    """``log p`` (N, K) -> sum of the per-row softmax loss, or its mean (``divisor`` N), for
-    class indices, unweighted "sum" and "mean" in eager mode: :class:`_SoftmaxRows` and the
-    reduction in one autograd node (the same operations, so the same results), whose plain
-    backward scatters the saved slopes times the 0-d scale."""
-
-    @staticmethod
-    def forward(
-        ctx: Any, loss: Loss, y: torch.Tensor, lp: torch.Tensor, divisor: float | None
-    ) -> torch.Tensor:
-        ctx.loss = loss
-        ctx.divisor = divisor
-        values, d = _softmax_rows(loss, y, lp, True)
+        f, d = _term_and_slope(loss, -ce, at, True, True)
+        assert f is not None
         assert d is not None
-        ctx.save_for_backward(y, lp, d)
+        values = f if nan0 is None else f + nan0
+        ctx.loss = loss
+        ctx.reduction = reduction
+        ctx.save_for_backward(ce, _flush_tiny(d), at, nan0)
+        if reduction == "none":
+            return values
         total = torch.sum(values)
-        return total if divisor is None else total / divisor
+        return total if reduction == "sum" else total / float(values.shape[0])
 
     @staticmethod
-    def backward(ctx: Any, out: torch.Tensor) -> tuple[None, None, torch.Tensor, None]:
-        y, lp, d = ctx.saved_tensors
-        scale = out if ctx.divisor is None else out / ctx.divisor
+    def backward(ctx: Any, out: torch.Tensor) -> tuple[None, torch.Tensor, None, None, None]:
+        ce, d, at, nan0 = ctx.saved_tensors
+        scale = out / float(ce.shape[0]) if ctx.reduction == "mean" else out
         if torch.is_grad_enabled():  # create_graph=True: differentiable slopes
-            rows = scale.expand(y.shape[0])
-            return None, None, _softmax_row_slopes(ctx.loss, y, lp, rows), None
-        return None, None, _scatter_slopes(y, lp, d, scale), None
+            _, d = _term_and_slope(ctx.loss, -ce, at, False, True)
+            assert d is not None
+            d = _flush_tiny(d)
+        grad = -d * scale
+        return None, (grad if nan0 is None else grad + nan0), None, None, None
+
+
+def _rows_of_cross_entropy(
+    loss: Loss, y: torch.Tensor, z: torch.Tensor, reduction: str
+) -> torch.Tensor:
+    """Eager softmax focal / poly-1 with class indices ``y`` (N,) and logits ``z`` (N, K):
+    :class:`_RowsOfCrossEntropy` on ``F.cross_entropy``; ``reduction`` "none", "sum" or
+    "mean" (unweighted)."""
+    idx, nan0 = _class_index(y)
+    ce = F.cross_entropy(z, idx, reduction="none", ignore_index=_NO_IGNORE)
+    alpha = _class_weights(loss, z)
+    at = None if alpha is None else alpha[idx]
+    return _RowsOfCrossEntropy.apply(loss, ce, at, nan0, reduction)  # type: ignore[no-any-return,no-untyped-call]
 
 
 def _softmax_values(loss: Loss, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -510,7 +529,8 @@ def _softmax_values(loss: Loss, y: torch.Tensor, z: torch.Tensor) -> torch.Tenso
     Plain cross-entropy (:func:`_is_cross_entropy`) with integer class indices or probability
     targets is ``F.cross_entropy(reduction="none")`` itself (one ATen call, the same operations:
     ``log_softmax`` and the target's ``-log p``); the other softmax losses run
-    :class:`_SoftmaxRows` on ``log_softmax(z)``.
+    :class:`_RowsOfCrossEntropy` on it (class indices, eager) or :class:`_SoftmaxRows` on
+    ``log_softmax(z)``.
     """
     z32 = z if z.dtype in (torch.float32, torch.float64) else z.to(torch.float32)
     y32 = y.to(z32.dtype) if (y.dtype.is_floating_point and y.dtype != z32.dtype) else y
@@ -519,10 +539,11 @@ def _softmax_values(loss: Loss, y: torch.Tensor, z: torch.Tensor) -> torch.Tenso
         values = F.cross_entropy(z32, y32, reduction="none")
     elif not y32.dtype.is_floating_point and _is_cross_entropy(loss):
         values = F.cross_entropy(z32, y32.long(), reduction="none", ignore_index=_NO_IGNORE)
+    elif loss.name in _NATIVE_SOFTMAX and y32.ndim == 1 and not torch.compiler.is_compiling():
+        values = _rows_of_cross_entropy(loss, y32, z32, "none")
     elif loss.name in _NATIVE_SOFTMAX:
         lp = torch.log_softmax(z32, dim=1)
-        slope = y32.ndim == 1 and lp.requires_grad and not torch.compiler.is_compiling()
-        values = _SoftmaxRows.apply(loss, y32, lp, slope)  # type: ignore[no-untyped-call]
+        values = _SoftmaxRows.apply(loss, y32, lp)  # type: ignore[no-untyped-call]
     else:  # a softmax loss without a torch form: autograd of the core's generic formulas
         values = loss.loss(y32, z32, validate=False)
     return values if values.dtype == z.dtype else values.to(z.dtype)
@@ -728,7 +749,7 @@ def _plain_reduced(
     Plain softmax cross-entropy (:func:`_is_cross_entropy`) with integer class indices or
     probability targets is ``F.cross_entropy`` with that reduction (one ATen call; its sum may
     round differently from ``reduce``'s in the last place); in eager mode, the other softmax
-    losses with class indices run :class:`_SoftmaxRowsSum` and element-wise losses
+    losses with class indices run :class:`_RowsOfCrossEntropy` and element-wise losses
     :class:`_ValueSum` (values, sum and division in one autograd node).
     """
     if loss.is_multiclass:
@@ -737,9 +758,7 @@ def _plain_reduced(
                 return None
             if y.dtype.is_floating_point and y.dtype != input.dtype:
                 y = y.to(input.dtype)  # float indices: their NaN rows in the logits' dtype
-            lp = torch.log_softmax(input, dim=1)
-            divisor = None if reduction == "sum" else float(y.shape[0])
-            return _SoftmaxRowsSum.apply(loss, y, lp, divisor)  # type: ignore[no-any-return,no-untyped-call]
+            return _rows_of_cross_entropy(loss, y, input, reduction)
         if y.ndim == 2:
             return F.cross_entropy(input, y.to(input.dtype), reduction=reduction)
         if y.dtype.is_floating_point:
