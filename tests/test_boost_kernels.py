@@ -381,3 +381,57 @@ def test_xgboost_training_with_the_serial_focal_objective_matches_the_parallel_o
         margins.append(booster.predict(d, output_margin=True))
     assert obj.adapter._fused is None  # the parallel adapter never uses the serial kernels
     np.testing.assert_allclose(margins[0], margins[1], rtol=0, atol=1e-4)
+
+
+# ------------------------------------------------------------------ output buffers
+
+
+def _address(a: np.ndarray) -> int:
+    return int(a.__array_interface__["data"][0])
+
+
+def test_output_buffers_are_reused_once_the_caller_drops_them() -> None:
+    import losslab._boosting as boosting
+
+    loss = losslab.get_loss("focal", gamma=2.0)
+    y, z, _ = _data(np.float32, n=20_000, seed=13)
+    adapter = LossAdapter(loss, kernel_threads=1)
+    g, h = adapter.gradient_hessian(y, z)
+    first = (_address(g), _address(h))
+    expected = g.copy()
+    del g, h
+    g, h = adapter.gradient_hessian(y, z)
+    np.testing.assert_array_equal(g, expected)
+    reused = (_address(g), _address(h)) == first
+    assert reused == boosting._REFCOUNTS_RELIABLE
+
+
+@pytest.mark.parametrize("hold", ["arrays", "derived-view"])
+def test_output_buffers_held_by_the_caller_are_never_overwritten(hold: str) -> None:
+    loss = losslab.get_loss("log_loss")
+    y, z, _ = _data(np.float32, n=20_000, seed=14)
+    adapter = LossAdapter(loss, kernel_threads=1)
+    g1, h1 = adapter.gradient_hessian(y, z)
+    kept = (g1, h1) if hold == "arrays" else (g1.reshape(-1, 1)[:, 0], h1[::1])
+    before = (kept[0].copy(), kept[1].copy())
+    del g1, h1
+    g2, h2 = adapter.gradient_hessian(y, z + 1.0)
+    np.testing.assert_array_equal(kept[0], before[0])
+    np.testing.assert_array_equal(kept[1], before[1])
+    assert not np.shares_memory(kept[0], g2)
+    assert not np.shares_memory(kept[1], h2)
+    assert not np.array_equal(g2, before[0])
+
+
+def test_adapter_pickles_without_its_buffers() -> None:
+    import pickle
+
+    loss = losslab.get_loss("focal", gamma=2.0)
+    y, z, _ = _data(np.float32, n=20_000, seed=15)
+    adapter = LossAdapter(loss, kernel_threads=1)
+    g, h = adapter.gradient_hessian(y, z)
+    clone = pickle.loads(pickle.dumps(adapter))
+    assert "_buffers" not in clone.__dict__
+    g2, h2 = clone.gradient_hessian(y, z)
+    np.testing.assert_array_equal(g, g2)
+    np.testing.assert_array_equal(h, h2)
