@@ -1,7 +1,8 @@
 """losslab.torch's eager fast paths give the results of the general path, at kernel sizes too.
 
-An unweighted "sum" or "mean" of an element-wise loss runs values, sum and division in one
-autograd node and scales the kernel's fresh gradient in place; plain softmax cross-entropy is
+An element-wise loss at kernel size computes its values and gradient in one kernel pass and
+saves the gradient for the backward; an unweighted "sum" or "mean"
+runs values, sum and division in one autograd node; plain softmax cross-entropy is
 ``F.cross_entropy`` itself; softmax focal loss computes the target classes' slopes with the
 values and scatters them in a plain backward. Each is compared here with the general path
 (``reduction="none"`` and an explicit sum, or the ``create_graph=True`` backward that
@@ -74,9 +75,12 @@ def test_double_backward_at_kernel_size_applies_the_hessian() -> None:
     torch.testing.assert_close(hv, core.hessian(y, z) * v / N_KERNEL, rtol=1e-12, atol=1e-300)
 
 
-@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("reduction", ["sum", "mean", "none"])
 @pytest.mark.parametrize("n", [1000, N_KERNEL])
-def test_saves_no_more_than_bce_with_logits(n: int, reduction: str) -> None:
+def test_saved_memory_against_bce_with_logits(n: int, reduction: str) -> None:
+    """Below kernel size the inputs only, as BCE-with-logits; at kernel size also the
+    gradient from the forward's kernel pass (one tensor of z's size more: 1.5 times BCE's,
+    for one kernel pass fewer)."""
     saved: list[int] = []
 
     def pack(t: Any) -> Any:
@@ -86,12 +90,31 @@ def test_saves_no_more_than_bce_with_logits(n: int, reduction: str) -> None:
     y, z = _binary(n, torch.float32)
     z = z.requires_grad_(True)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        lt.FocalLoss(validate=False, reduction=reduction)(z, y).backward()
+        out = lt.FocalLoss(validate=False, reduction=reduction)(z, y)
+        out.backward(torch.ones_like(out))
     ours = sum(saved)
     saved.clear()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        F.binary_cross_entropy_with_logits(z, y, reduction=reduction).backward()
-    assert 0 < ours <= sum(saved)
+        bce = F.binary_cross_entropy_with_logits(z, y, reduction=reduction)
+        bce.backward(torch.ones_like(bce))
+    size = n * 4
+    assert ours == (3 * size if n >= get_config()["kernel_min_size"] else 2 * size)
+    assert ours <= 1.5 * sum(saved)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+def test_the_saved_gradient_survives_a_retained_graph(reduction: str) -> None:
+    """The gradient saved by the forward is not modified by a backward: a second backward
+    through the retained graph gives the core's gradient again."""
+    y, z = _binary(N_KERNEL, torch.float64, seed=3)
+    zz = z.clone().requires_grad_(True)
+    out = lt.FocalLoss(validate=False, reduction=reduction)(zz, y)
+    seed = torch.full_like(out, 0.5)
+    (g1,) = torch.autograd.grad(out, zz, seed, retain_graph=True)
+    (g2,) = torch.autograd.grad(out, zz, seed)
+    want = losslab.get_loss("focal").gradient(y, z) * 0.5
+    torch.testing.assert_close(g1, want, rtol=1e-12, atol=0)
+    torch.testing.assert_close(g2, want, rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@
 ``losslab.torch.FocalLoss(gamma=0.5)`` and its siblings are declared from the registry
 (``losslab.LOSSES``), so every loss the core knows is a module here too. Forward and backward
 run losslab's analytic value and gradient through a custom ``torch.autograd.Function`` that
-saves only the two inputs (as ``binary_cross_entropy_with_logits`` does); the backward is itself
+saves the two inputs (as ``binary_cross_entropy_with_logits`` does) and, where the fused
+kernel computed it with the values, the gradient; the backward is itself
 differentiable with the analytic Hessian, so ``torch.autograd.grad(..., create_graph=True)``
 and Hessian-vector products are exact in eager mode. float16 and bfloat16 are computed in
 float32 and returned in the input dtype.
@@ -22,9 +23,12 @@ How the work is done (``docs/training.md``):
   turns into the gradient), as ``F.cross_entropy`` feeds ``nll_loss``; plain cross-entropy
   (``softmax_cross_entropy``, ``softmax_focal`` with gamma 0 and no alpha, ``softmax_poly1``
   with epsilon 0) is ``F.cross_entropy`` itself;
+* eager CPU tensors that need a gradient, at kernel size: the forward's kernel pass computes
+  the values and the gradient together and saves the gradient for the backward (one kernel
+  pass per step instead of two, for one saved tensor of the input's size more than
+  BCE-with-logits saves: ``tests/test_torch_eager.py``);
 * eager "sum" and "mean" without weights: the values, their sum and the division form one
-  autograd node, whose backward scales the kernel's fresh gradient in place (per call, one
-  Python-level node and one tensor of the input's size fewer).
+  autograd node (per call, one Python-level node and one tensor of the input's size fewer).
 
 Value checks (label domain, class indices, weights) read the data; the modules run them on
 their first call only (``validate="once"``, the default), so a training loop pays no host
@@ -216,34 +220,74 @@ class _Gradient(torch.autograd.Function):
         return None, None, g_out * hess
 
 
-class _Value(torch.autograd.Function):
-    """z -> L(y, z) element-wise, saving only y and z for the backward."""
+def _value_and_gradient(
+    loss: Loss, y: torch.Tensor, z: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The values of an element-wise loss and, where the fused kernel applies (eager CPU
+    float32/float64 tensors of at least ``kernel_min_size`` elements), its gradient from the
+    same pass (None elsewhere: the backward computes it)."""
+    if (
+        loss.kernel is not None
+        and z.dtype in (torch.float32, torch.float64)
+        and z.device.type == "cpu"
+        and y.device.type == "cpu"
+        and not torch.compiler.is_compiling()
+    ):
+        yn = (y if y.dtype == z.dtype else y.to(z.dtype)).detach().numpy()
+        zn = z.detach().numpy()
+        fused = _kernels.try_fused(loss.kernel, loss._kernel_args(), yn, zn, None, _VG)
+        if fused is not None:
+            return torch.from_numpy(fused[0]), torch.from_numpy(fused[1])
+    return _elementwise(loss, y, z, 0), None
 
-    @staticmethod
-    def forward(ctx: Any, loss: Loss, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        ctx.loss = loss
-        ctx.save_for_backward(y, z)
-        return _elementwise(loss, y, z, 0)
 
-    @staticmethod
-    def backward(ctx: Any, v_out: torch.Tensor) -> tuple[None, None, torch.Tensor]:
-        y, z = ctx.saved_tensors
-        return None, None, _scaled_gradient(ctx.loss, y, z, v_out)
+_VG = (True, True, False)
 
 
-def _scaled_gradient(loss: Loss, y: torch.Tensor, z: torch.Tensor, scale: torch.Tensor) -> Any:
-    """``scale * dL/dz`` for a backward: with grad mode on (``create_graph=True``) a gradient
-    whose own backward applies the Hessian, else the plain gradient, scaled in place when it
-    is the kernel's fresh output (an out-of-place product allocates, and faults in, another
-    tensor of z's size)."""
+def _save(ctx: Any, loss: Loss, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Forward of :class:`_Value` / :class:`_ValueSum`: the values, saving y and z and, when z
+    needs a gradient and the kernel ran, the gradient from the same kernel pass."""
+    ctx.loss = loss
+    if ctx.needs_input_grad[2]:
+        value, grad = _value_and_gradient(loss, y, z)
+    else:
+        value, grad = _elementwise(loss, y, z, 0), None
+    ctx.save_for_backward(y, z, grad)
+    return value
+
+
+def _saved_gradient(ctx: Any, scale: torch.Tensor) -> Any:
+    """``scale * dL/dz`` for the backward of :class:`_Value` / :class:`_ValueSum`.
+
+    With grad mode on (``create_graph=True``), a gradient whose own backward applies the
+    Hessian. Otherwise the gradient the forward saved, scaled (out of place: a retained graph
+    may be differentiated again; in place measured no faster), or computed now, scaled in
+    place when it is the kernel's fresh output."""
+    y, z, grad = ctx.saved_tensors
+    loss = ctx.loss
     if torch.is_grad_enabled() and not torch.compiler.is_compiling():
-        grad: torch.Tensor = _Gradient.apply(loss, y, z)  # type: ignore[no-untyped-call]
+        g: torch.Tensor = _Gradient.apply(loss, y, z)  # type: ignore[no-untyped-call]
+        return scale * g
+    if grad is not None:
         return scale * grad
     # A plain backward (and traced code: torch.compile has no double backward).
     grad, owned = _elementwise_owned(loss, y, z, 1)
     if owned and scale.dtype == grad.dtype:
         return grad.mul_(scale)
     return scale * grad
+
+
+class _Value(torch.autograd.Function):
+    """z -> L(y, z) element-wise, saving y and z (and the kernel's gradient, see :func:`_save`)
+    for the backward."""
+
+    @staticmethod
+    def forward(ctx: Any, loss: Loss, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return _save(ctx, loss, y, z)
+
+    @staticmethod
+    def backward(ctx: Any, v_out: torch.Tensor) -> tuple[None, None, torch.Tensor]:
+        return None, None, _saved_gradient(ctx, v_out)
 
 
 class _ValueSum(torch.autograd.Function):
@@ -257,17 +301,14 @@ class _ValueSum(torch.autograd.Function):
     def forward(
         ctx: Any, loss: Loss, y: torch.Tensor, z: torch.Tensor, divisor: float | None
     ) -> torch.Tensor:
-        ctx.loss = loss
         ctx.divisor = divisor
-        ctx.save_for_backward(y, z)
-        total = torch.sum(_elementwise(loss, y, z, 0))
+        total = torch.sum(_save(ctx, loss, y, z))
         return total if divisor is None else total / divisor
 
     @staticmethod
     def backward(ctx: Any, out: torch.Tensor) -> tuple[None, None, torch.Tensor, None]:
-        y, z = ctx.saved_tensors
         scale = out if ctx.divisor is None else out / ctx.divisor
-        return None, None, _scaled_gradient(ctx.loss, y, z, scale), None
+        return None, None, _saved_gradient(ctx, scale), None
 
 
 # ---------------------------------------------------------------------------------------------
