@@ -58,13 +58,11 @@ from numba import njit
 from losslab._kernels._impl import (
     _F0,
     _F1,
-    _focal_tail,
-    _sigmoid_parts,
+    _focal_hard,
+    _focal_hard_32,
     _single,
     exp_neg,
-    exp_neg_32,
     exp_neg_f32,
-    log1p_unit_32,
 )
 
 __all__ = ["INT_GAMMAS", "focal_gauss_newton", "focal_gauss_newton_f32", "log_loss_exact"]
@@ -96,17 +94,7 @@ def focal_gauss_newton(y, z, w, g, h, gamma, alpha, weighted):
         zi = np.float64(z[i])
         pos = yi == 1.0
         nsoft += 0 if (pos or yi == 0.0) else 1
-        xt = zi if pos else -zi
-        pt, q, l1 = _sigmoid_parts(xt, _single(z))
-        ell = (-xt if xt < 0.0 else 0.0) + l1
-        q2 = q * q
-        qg = (
-            1.0
-            if ig == 0
-            else (q if ig == 1 else (q2 if ig == 2 else (q2 * q if ig == 3 else q2 * q2)))
-        )
-        at = (alpha if pos else a0) if has_alpha else 1.0
-        _, gr, he = _focal_tail(at * qg, pt, q, ell, gamma, c2)
+        pt, q, _, gr, he = _focal_hard(yi, zi, ig, gamma, c2, alpha, a0, has_alpha, _single(z))
         hg = he + gr * (pt - q)
         hg = 0.0 if hg < 0.0 else hg
         gr = gr if pos else -gr
@@ -156,9 +144,8 @@ def focal_gauss_newton_f32(y, z, w, g, h, gamma, alpha, weighted):
     ig = int(gamma)
     gm = np.float32(gamma)
     c2 = np.float32(2.0 * gamma + 1.0)
-    has_alpha = alpha >= 0.0
-    a1 = np.float32(alpha) if has_alpha else _F1
-    a0 = np.float32(1.0 - alpha) if has_alpha else _F1
+    a1 = np.float32(alpha) if alpha >= 0.0 else _F1
+    a0 = np.float32(1.0 - alpha) if alpha >= 0.0 else _F1
     nsoft = 0
     n = z.shape[0]
     for i in range(n):
@@ -166,25 +153,7 @@ def focal_gauss_newton_f32(y, z, w, g, h, gamma, alpha, weighted):
         zi = z[i]
         pos = yi == _F1
         nsoft += 0 if (pos or yi == _F0) else 1
-        xt = zi if pos else -zi
-        e = exp_neg_32(-abs(xt))
-        l1 = log1p_unit_32(e)
-        big = _F1 / (_F1 + e)
-        small = e * big
-        nonneg = xt >= _F0
-        pt = big if nonneg else small
-        q = small if nonneg else big
-        ell = (-xt if xt < _F0 else _F0) + l1
-        q2 = q * q
-        qg = (
-            _F1
-            if ig == 0
-            else (q if ig == 1 else (q2 if ig == 2 else (q2 * q if ig == 3 else q2 * q2)))
-        )
-        qg = (a1 if pos else a0) * qg
-        pt_ell = _F0 if pt == _F0 else pt * ell  # the limit 0 at x_t = -inf
-        gr = -qg * (gm * pt_ell + q)
-        he = qg * (gm * pt_ell * (gm * pt - q) + c2 * (q * pt))
+        pt, q, _, gr, he = _focal_hard_32(yi, zi, ig, gm, c2, a1, a0)
         hg = he + gr * (pt - q)
         hg = _F0 if hg < _F0 else hg
         gr = gr if pos else -gr
