@@ -60,6 +60,7 @@ from losslab._kernels._impl import (
     _F1,
     _focal_hard,
     _focal_hard_32,
+    _log_loss_gh_terms,
     _single,
     exp_neg,
     exp_neg_f32,
@@ -122,9 +123,7 @@ def log_loss_exact(y, z, w, g, h, pos_weight, p1, weighted):
         nonneg = zi >= 0.0
         p = big if nonneg else small
         q = small if nonneg else big
-        wy = pos_weight * yi
-        gr = (1.0 - yi) * p - wy * q
-        he = p * q + 0.0 * yi if pos_weight == 1.0 else (wy + (1.0 - yi)) * (p * q)
+        gr, he = _log_loss_gh_terms(yi, p, q, pos_weight)
         if weighted:
             wi = np.float64(w[i])
             gr *= wi

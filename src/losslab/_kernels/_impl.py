@@ -414,6 +414,18 @@ def _sigmoid_parts_1div(x, single):
     return p, q, l1
 
 
+@njit(**_INLINE)
+def _log_loss_gh_terms(yi, p, q, pos_weight):
+    """Log loss's gradient ``(1 - y) p - pos_weight y q`` and Hessian
+    ``(pos_weight y + 1 - y) p q`` (``p q`` for ``pos_weight = 1``; a NaN label still gives
+    NaN), from ``p = sigmoid(z)``, ``q = sigmoid(-z)``. Shared by :func:`log_loss`,
+    :func:`log_loss_gh` and the boosting kernel of :mod:`losslab._kernels._boost`."""
+    wy = pos_weight * yi
+    gr = (1.0 - yi) * p - wy * q
+    he = p * q + 0.0 * yi if pos_weight == 1.0 else (wy + (1.0 - yi)) * (p * q)
+    return gr, he
+
+
 @njit(**_PAR)
 def log_loss(y, z, w, v, g, h, p0, p1, flags):
     """Log loss with ``pos_weight = p0``: ``p0 y softplus(-z) + (1 - y) softplus(z)``,
@@ -433,8 +445,7 @@ def log_loss(y, z, w, v, g, h, p0, p1, flags):
             wy = p0 * yi
             # a term of label weight 0 is dropped (0 * inf = 0 at z = +-inf), as _numerics.times
             val = (0.0 if wy == 0.0 else wy * spn) + (0.0 if yi == 1.0 else (1.0 - yi) * sp)
-            gr = (1.0 - yi) * p - wy * q
-            he = p * q + 0.0 * yi if p0 == 1.0 else (wy + (1.0 - yi)) * (p * q)
+            gr, he = _log_loss_gh_terms(yi, p, q, p0)
             if weighted:
                 wi = np.float64(w[i])
                 val *= wi
@@ -465,9 +476,7 @@ def log_loss_gh(y, z, w, v, g, h, p0, p1, flags):
             nonneg = zi >= 0.0
             p = big if nonneg else small
             q = small if nonneg else big
-            wy = p0 * yi
-            gr = (1.0 - yi) * p - wy * q
-            he = p * q + 0.0 * yi if p0 == 1.0 else (wy + (1.0 - yi)) * (p * q)
+            gr, he = _log_loss_gh_terms(yi, p, q, p0)
             if weighted:
                 wi = np.float64(w[i])
                 gr *= wi
