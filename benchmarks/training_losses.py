@@ -13,8 +13,9 @@ One run times a training step (forward + backward, ``z.grad`` reset each time) o
 each eager and compiled (``torch.compile``, default inductor backend), at 10^4 to 10^7 elements
 (logits), float32, on the CPU. Default settings come first; ratios are to the baseline
 (BCE-with-logits or cross-entropy) in the same mode. Every implementation is called twice
-untimed (compilation), then ``--repeats`` rounds call each once (interleaved, so that load
-changes hit all alike); the median of the rounds is reported (``--stat min``: the best round,
+untimed (compilation), then ``--repeats`` rounds time each once (interleaved, so that load
+changes hit all alike), a sample being the mean of as many steps as take about 2 ms (one step
+at the larger sizes); the median of the rounds is reported (``--stat min``: the best round,
 steadier on a machine shared with other jobs; the JSON keeps both). ``--threads`` sets both
 torch's threads and losslab's kernel threads (``set_config(kernel_threads=...)``; the kernels
 also use one thread per 2^16 elements at most). ``--modes eager`` skips compilation. On a
@@ -50,6 +51,9 @@ import losslab
 import losslab.torch as lt
 
 K_CLASSES = 81
+SAMPLE_SECONDS = 2e-3
+"""Each timed sample repeats a step for about this long (at least once), so that a fast step
+is not dominated by the cold caches of the first call after another implementation ran."""
 
 
 def torchvision_focal(z: Any, y: Any, alpha: float = 0.25, gamma: float = 2.0) -> Any:
@@ -153,15 +157,20 @@ def bench(
     for name, f in funcs.items():
         for mode in modes:
             steps[(name, mode)] = _step(f if mode == "eager" else torch.compile(f), z0, y)
-    for step in steps.values():
+    inner: dict[tuple[str, str], int] = {}
+    for key, step in steps.items():
         step()  # compilation, first kernel calls
+        t0 = time.perf_counter()
         step()
+        inner[key] = max(1, min(1000, int(SAMPLE_SECONDS / (time.perf_counter() - t0))))
     times: dict[tuple[str, str], list[float]] = {key: [] for key in steps}
     for _ in range(repeats):
         for key, step in steps.items():
+            calls = inner[key]
             t0 = time.perf_counter()
-            step()
-            times[key].append(time.perf_counter() - t0)
+            for _ in range(calls):
+                step()
+            times[key].append((time.perf_counter() - t0) / calls)
     baseline = list(funcs)[3]
     rows = []
     for (name, mode), ts in times.items():

@@ -228,14 +228,17 @@ def _value_and_gradient(
     same pass (None elsewhere: the backward computes it)."""
     if (
         loss.kernel is not None
+        and z.is_cpu
+        and y.is_cpu
         and z.dtype in (torch.float32, torch.float64)
-        and z.device.type == "cpu"
-        and y.device.type == "cpu"
         and not torch.compiler.is_compiling()
     ):
         yn = (y if y.dtype == z.dtype else y.to(z.dtype)).detach().numpy()
         zn = z.detach().numpy()
-        fused = _kernels.try_fused(loss.kernel, loss._kernel_args(), yn, zn, None, _VG)
+        if yn.flags.c_contiguous and zn.flags.c_contiguous and yn.shape == zn.shape:
+            fused = _kernels.try_fused_flat(loss.kernel, loss._kernel_args(), yn, zn, _VG)
+        else:
+            fused = _kernels.try_fused(loss.kernel, loss._kernel_args(), yn, zn, None, _VG)
         if fused is not None:
             return torch.from_numpy(fused[0]), torch.from_numpy(fused[1])
     return _elementwise(loss, y, z, 0), None
@@ -303,7 +306,7 @@ class _ValueSum(torch.autograd.Function):
     ) -> torch.Tensor:
         ctx.divisor = divisor
         total = torch.sum(_save(ctx, loss, y, z))
-        return total if divisor is None else total / divisor
+        return total if divisor is None else total.div_(divisor)
 
     @staticmethod
     def backward(ctx: Any, out: torch.Tensor) -> tuple[None, None, torch.Tensor, None]:
@@ -811,6 +814,30 @@ def _plain_reduced(
     return _ValueSum.apply(loss, y, input, divisor)  # type: ignore[no-any-return,no-untyped-call]
 
 
+def _plain_elementwise(loss: Loss, input: Any, target: Any, reduction: str) -> torch.Tensor | None:
+    """:func:`loss_function` without weight, mask, ignore_index or value checks, for the case
+    a training step of an element-wise loss is: eager, unweighted "sum" or "mean", plain
+    float32/float64 tensors of one shape and dtype, a target without gradient. The same
+    :class:`_ValueSum` call that :func:`loss_function` makes there, after checks that are
+    :func:`_check_structure`'s for this case; None for everything else (the full path then
+    runs, and raises where the input is wrong)."""
+    if (
+        type(input) is torch.Tensor
+        and type(target) is torch.Tensor
+        and not loss.is_multiclass
+        and (reduction == "mean" or reduction == "sum")
+        and input.dtype == target.dtype
+        and (input.dtype == torch.float32 or input.dtype == torch.float64)
+        and not target.requires_grad
+        and input.shape == target.shape
+        and input.numel() > 0
+        and not torch.compiler.is_compiling()
+    ):
+        divisor = None if reduction == "sum" else float(input.numel())
+        return _ValueSum.apply(loss, target, input, divisor)  # type: ignore[no-any-return,no-untyped-call]
+    return None
+
+
 def _rows_of(
     input: torch.Tensor,
     target: Any,
@@ -899,6 +926,10 @@ class LosslabLoss(torch.nn.Module):
     ) -> torch.Tensor:
         """The reduced loss of ``input`` (raw predictions) against ``target``."""
         check = self.validate is True or (self.validate == "once" and not self.checked)
+        if not check and weight is None and mask is None and self.ignore_index is None:
+            fast = _plain_elementwise(self.loss, input, target, self.reduction)
+            if fast is not None:
+                return fast
         out = loss_function(
             self.loss,
             input,
