@@ -1,0 +1,235 @@
+# mypy: ignore-errors
+"""Numba kernels of the softmax losses with class indices: per-row value and logit gradient in
+one pass over each row (the eager PyTorch training step, :mod:`losslab._torch_softmax`).
+
+Imported lazily (importing it imports numba). mypy ignores this module (numba has no type
+stubs).
+
+:func:`softmax_rows` computes, for logits ``z`` (N, K) and class indices ``c`` (N,), the
+per-row loss ``f(log p_c)`` and the gradient in the logits ``G = D (onehot_c - p)``,
+``D = df/d(log p_c)``, with the formulas of :func:`losslab.torch._term_and_slope` (focal:
+``q = -expm1(log p_c)``, ``f = alpha_c q^gamma (-log p_c)``,
+``D = -alpha_c q^gamma (gamma p_c (-log p_c) / q + 1)``, the limits ``f = D = 0`` where ``q``
+is 0; poly-1: ``f = eps q - log p_c``, ``D = -(1 + eps p_c)``) and slopes below
+``eps_dtype^2`` flushed to 0 as :func:`losslab.torch._flush_tiny` does. Per row: the maximum
+``m``, ``e_j = exp(z_j - m)`` (stored in the gradient's row), ``s = sum_j e_j`` in float64,
+``log p_c = (z_c - m) - log s`` and the row's scalars in float64, then ``G_j = -D e_j / s``
+(``j != c``) and ``G_c = D q`` (``1 - p_c`` as ``q``, accurate where ``p_c`` is near 1).
+
+Arithmetic: float64 inputs in float64 with :func:`~losslab._kernels._impl.exp_neg`; float32
+inputs compute ``e_j`` in float32 arithmetic (:func:`~losslab._kernels._impl.exp_neg_32`,
+within about 1 float32 ulp, twice the vector lanes) and everything else (the row sum, the
+logarithm, ``f`` and ``D``) in float64, rounded once on the store: at least as accurate as
+PyTorch's float32 ``log_softmax`` (``tests/test_torch_softmax_kernel.py`` measures both
+against float64). The row sum is a separate function compiled with reassociation allowed
+(``fastmath={"reassoc", "nsz"}``), so that LLVM vectorises it; it only adds finite or NaN
+numbers, so the flags change its rounding order, never its special values.
+
+Non-finite inputs: a NaN logit makes its row's ``s`` NaN, so the row's value and gradient are
+NaN; a ``+inf`` logit gives ``inf - inf`` (NaN) in the row, as ``torch.log_softmax`` does; a
+row of ``-inf`` logits is NaN, a ``-inf`` target logit among finite ones gives ``f = inf``
+and a NaN slope (``0 * inf``), as the tensor code does. A class index outside ``[0, K)``
+(which a caller that validated only its first call may pass) is never read: its row's value
+and gradient are NaN.
+
+Threads: with one numba thread the rows run in a plain loop (no OpenMP region: about 3
+microseconds less per call); otherwise ``prange`` over blocks of :data:`BLOCK` elements.
+
+numba's disk cache keys a compiled function on its own file only: after an edit to the
+primitives imported from :mod:`losslab._kernels._impl`, delete this module's cache
+(``__pycache__/_softmax*.nbi``/``.nbc``) or touch this file.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import get_thread_id, njit, prange
+
+from losslab._kernels._impl import _single, exp_neg, exp_neg_32
+
+__all__ = ["BLOCK", "FOCAL", "GRAD", "HAS_ALPHA", "POLY1", "softmax_rows"]
+
+_PAR = {
+    "parallel": True,
+    "nogil": True,
+    "cache": True,
+    "fastmath": {"contract"},
+    "error_model": "numpy",
+}
+_INLINE = {"inline": "always", "error_model": "numpy", "fastmath": {"contract"}}
+
+BLOCK = 8192
+"""Elements (whole rows, at least one) per task of the parallel loop."""
+
+FOCAL = 0
+"""``kind`` of softmax focal loss (``param`` is gamma)."""
+POLY1 = 1
+"""``kind`` of poly-1 softmax cross-entropy (``param`` is epsilon)."""
+GRAD = 1
+"""``flags`` bit: write the gradient ``g`` (else ``g`` is ignored)."""
+HAS_ALPHA = 2
+"""``flags`` bit: ``alpha`` holds one weight per class (else all weights are 1)."""
+
+_TINY_64 = float(np.finfo(np.float64).eps) ** 2
+_TINY_32 = float(np.finfo(np.float32).eps) ** 2
+
+
+@njit(**_INLINE)
+def _row_max(z, b, k):
+    """The largest of ``z[b:b + k]`` (``k >= 1``), in z's dtype (NaNs are skipped unless the
+    first element is one; the exponentials of the next pass make a NaN row NaN either way)."""
+    m = z[b]
+    for j in range(np.uint64(1), k):
+        zj = z[b + j]
+        m = zj if zj > m else m
+    return m
+
+
+@njit(error_model="numpy", fastmath={"reassoc", "nsz"}, cache=True)
+def _row_sum(e, b, k):
+    """``sum(e[b:b + k])`` in float64, in any order (vectorised: the flags allow
+    reassociation; the terms are in [0, 1] or NaN, so no special value depends on the order).
+    Not inlined into the kernel at numba's level, so the flags stay on these additions."""
+    s = 0.0
+    for j in range(k):
+        s += np.float64(e[b + j])
+    return s
+
+
+@njit(**_INLINE)
+def _exp_shifted(z, b, k, m, out, ob, single):
+    """``out[ob + j] = exp(z[b + j] - m)`` for ``j < k`` (float32 arithmetic where
+    ``single``)."""
+    if single:
+        m32 = np.float32(m)
+        for j in range(k):
+            out[ob + j] = exp_neg_32(z[b + j] - m32)
+    else:
+        for j in range(k):
+            out[ob + j] = exp_neg(z[b + j] - m)
+
+
+@njit(**_INLINE)
+def _term_slope(lp, kind, param, at):
+    """``(f, D, q)`` of one row from ``lp = log p_c`` in float64, ``q = -expm1(lp)``
+    (:func:`losslab.torch._term_and_slope` with ``at = alpha_c``): focal (``param = gamma``)
+    or poly-1 (``param = epsilon``). ``q^gamma`` is ``q``, ``q q``, ``q q q`` or ``sqrt(q)``
+    for gamma 1, 2, 3, 0.5 (as ``torch.pow`` computes them), else ``pow``."""
+    q = -math.expm1(lp)
+    if kind == POLY1:
+        f = param * q - lp
+        d = -(1.0 + param * math.exp(lp))
+    elif param == 0.0:
+        f = -lp
+        d = -1.0
+    else:
+        if q == 0.0:  # not "q <= 0": a NaN log p stays NaN
+            f = 0.0
+            d = 0.0
+        else:
+            if param == 2.0:
+                qg = q * q
+            elif param == 1.0:
+                qg = q
+            elif param == 3.0:
+                qg = q * q * q
+            elif param == 0.5:
+                qg = math.sqrt(q)
+            else:
+                qg = math.pow(q, param)
+            f = qg * -lp
+            d = -qg * (param * math.exp(lp) * (-lp / q) + 1.0)
+    return at * f, at * d, q
+
+
+@njit(**_INLINE)
+def _row(z, c, alpha, v, g, scratch, so, r, k, kind, param, flags):
+    """Row ``r`` of :func:`softmax_rows` (flat ``z`` and ``g``, ``k`` an unsigned integer);
+    ``scratch[so:so + k]`` holds the exponentials when ``g`` is not wanted."""
+    single = _single(z)
+    grad = (flags & GRAD) != 0
+    b = np.uint64(r) * k
+    m = _row_max(z, b, k)
+    out = g if grad else scratch
+    ob = b if grad else so
+    _exp_shifted(z, b, k, m, out, ob, single)
+    s = _row_sum(out, ob, k)
+    ci = c[r]
+    if ci < 0 or ci >= np.int64(k):  # not validated: never read out of bounds
+        v[r] = np.nan
+        if grad:
+            for j in range(k):
+                g[b + j] = np.nan
+        return
+    cu = np.uint64(ci)
+    lp = (np.float64(z[b + cu]) - np.float64(m)) - math.log(s)
+    at = np.float64(alpha[cu]) if (flags & HAS_ALPHA) != 0 else 1.0
+    f, d, q = _term_slope(lp, kind, param, at)
+    tiny = _TINY_32 if single else _TINY_64
+    if abs(d) < tiny:  # losslab.torch._flush_tiny (a NaN slope stays NaN)
+        d = 0.0
+    v[r] = f
+    if grad:
+        sc = -d / s
+        if single:
+            sc32 = np.float32(sc)
+            for j in range(k):
+                g[b + j] = sc32 * g[b + j]
+        else:
+            for j in range(k):
+                g[b + j] = sc * g[b + j]
+        g[b + cu] = d * q
+
+
+@njit(**_PAR)
+def softmax_rows(z, c, alpha, v, g, kind, param, flags, threads):
+    """Per-row softmax loss and its gradient in the logits, one pass over each row.
+
+    Parameters
+    ----------
+    z : (N, K) C-contiguous float32 or float64 array, K >= 1
+        Logits (read only).
+    c : (N,) int64 array
+        Class indices; a row whose index is outside ``[0, K)`` gets NaN.
+    alpha : (K,) float64 array
+        Per-class weights, read where ``flags & HAS_ALPHA`` (else any float64 array).
+    v : (N,) array of z's dtype
+        Output: the rows' values ``f(log p_c)``.
+    g : (N, K) C-contiguous array of z's dtype
+        Output where ``flags & GRAD``: ``D (onehot_c - p)`` (else any array of z's dtype).
+    kind : int
+        :data:`FOCAL` or :data:`POLY1`.
+    param : float
+        gamma (>= 0) or epsilon.
+    flags : int
+        :data:`GRAD` | :data:`HAS_ALPHA`.
+    threads : int
+        0 to run the rows in a plain loop on the calling thread (for one thread: no OpenMP
+        region, about 3 microseconds less per call), else the process's most numba threads
+        (``NUMBA_NUM_THREADS``), the rows of the scratch space where ``g`` is not wanted.
+
+    Returns
+    -------
+    int
+        0.
+    """
+    n = c.shape[0]
+    k = np.uint64(z.shape[1])
+    zf = z.reshape(z.size)
+    gf = g.reshape(g.size)
+    if threads == 0:
+        scratch = np.empty(k, dtype=z.dtype)
+        for r in range(n):
+            _row(zf, c, alpha, v, gf, scratch, np.uint64(0), r, k, kind, param, flags)
+        return 0
+    scratch = np.empty(threads * k, dtype=z.dtype)
+    per = max(1, BLOCK // z.shape[1])
+    for t in prange((n + per - 1) // per):
+        r0 = t * per
+        r1 = min(r0 + per, n)
+        so = np.uint64(get_thread_id()) * k
+        for r in range(r0, r1):
+            _row(zf, c, alpha, v, gf, scratch, so, r, k, kind, param, flags)
+    return 0
