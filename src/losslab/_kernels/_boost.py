@@ -31,17 +31,18 @@ of the array version, and computes it in float64 before the one rounding to floa
 
 Arithmetic is float64 for both dtypes, rounded once on the store, except in
 :func:`focal_gauss_newton_f32`, which follows the loss's float32 focal kernel
-(:func:`losslab._kernels._impl.focal_f32`; 2.4 times as fast as the float64 arithmetic here:
-1.5 ms against 3.6 ms at 10^6). Focal's float64 arithmetic is the float64
-focal kernel's (:func:`losslab._kernels._impl.focal`), with its primitives (faithful
-``exp``/``log1p``, the float32-accurate variants for float32 inputs): in float64 the gradient
-is bit-for-bit that of ``loss.gradient_hessian``. Log loss takes the float32-accurate ``exp``
-for float32 inputs and one division (``e / (1 + e)`` as ``e (1 / (1 + e))``), where
-:func:`losslab._kernels._impl.log_loss_gh` takes the float64 ``exp`` and two: 1.5 times as
-fast serially, within 1 float32 ulp of it (2 elements in 10^6 differ). ``2p - 1`` in the logit z is
-``(2y - 1)(p_t - q)`` with ``p_t``, ``q = 1 - p_t`` from the same sigmoid, so
-``g (2p - 1) = (dFL/dx_t)(p_t - q)``: no ``tanh`` call. In float64 the Hessian agrees with
-the array policy on ``loss.gradient_hessian``'s outputs to about 1e-15 of
+(:func:`losslab._kernels._impl.focal_f32`; 3.9 times as fast as the float64 arithmetic here:
+0.93 ms against 3.6 ms at 10^6, in blocks of ``CHUNK`` elements with an int32 soft-label count
+and unsigned indices, which LLVM vectorises with 16-lane AVX-512 vectors, 1.3 ms otherwise).
+Focal's float64 arithmetic is the float64 focal kernel's (:func:`losslab._kernels._impl.focal`),
+with its primitives (faithful ``exp``/``log1p``, the float32-accurate variants for float32
+inputs): in float64 the gradient is bit-for-bit that of ``loss.gradient_hessian``. Log loss
+takes the float32-accurate ``exp`` for float32 inputs and one division (``e / (1 + e)`` as
+``e (1 / (1 + e))``), where :func:`losslab._kernels._impl.log_loss_gh` takes the float64
+``exp`` and two: 1.5 times as fast serially, within 1 float32 ulp of it (2 elements in 10^6
+differ). ``2p - 1`` in the logit z is ``(2y - 1)(p_t - q)`` with ``p_t``, ``q = 1 - p_t`` from
+the same sigmoid, so ``g (2p - 1) = (dFL/dx_t)(p_t - q)``: no ``tanh`` call. In float64 the
+Hessian agrees with the array policy on ``loss.gradient_hessian``'s outputs to about 1e-15 of
 ``|h| + |g (2p - 1)|`` (``tests/test_boost_kernels.py``).
 
 Caching: numba's disk cache is keyed by this file only, and the primitives are inlined from
@@ -58,6 +59,8 @@ from numba import njit
 from losslab._kernels._impl import (
     _F0,
     _F1,
+    CHUNK,
+    _count_soft_32,
     _focal_hard,
     _focal_hard_32,
     _log_loss_gh_terms,
@@ -137,7 +140,7 @@ def log_loss_exact(y, z, w, g, h, pos_weight, p1, weighted):
 def focal_gauss_newton_f32(y, z, w, g, h, gamma, alpha, weighted):
     """:func:`focal_gauss_newton` for float32 inputs in float32 arithmetic, as the loss's own
     float32 focal kernel (:func:`losslab._kernels._impl.focal_f32`: float32 ``exp``/``log1p``
-    polynomials, multiply-adds fused), about 1.7 times as fast. The gradient is within
+    polynomials, multiply-adds fused), about 3.9 times as fast. The gradient is within
     ``6 gamma + 8`` float32 ulps of the rounded float64 result, the Hessian within
     ``6 gamma + 12`` ulps of ``|h| + |g (2p - 1)|`` (``tests/test_boost_kernels.py``)."""
     ig = int(gamma)
@@ -147,19 +150,22 @@ def focal_gauss_newton_f32(y, z, w, g, h, gamma, alpha, weighted):
     a0 = np.float32(1.0 - alpha) if alpha >= 0.0 else _F1
     nsoft = 0
     n = z.shape[0]
-    for i in range(n):
-        yi = y[i]
-        zi = z[i]
-        pos = yi == _F1
-        nsoft += 0 if (pos or yi == _F0) else 1
-        pt, q, _, gr, he = _focal_hard_32(yi, zi, ig, gm, c2, a1, a0)
-        hg = he + gr * (pt - q)
-        hg = _F0 if hg < _F0 else hg
-        gr = gr if pos else -gr
-        if weighted:
-            wi = w[i]
-            gr *= wi
-            hg *= wi
-        g[i] = gr
-        h[i] = hg
+    for c in range((n + CHUNK - 1) // CHUNK):
+        soft = np.int32(0)  # int32 within a block, unsigned indices: 16-lane vectors
+        for i in range(np.uint64(c * CHUNK), np.uint64(min(c * CHUNK + CHUNK, n))):
+            yi = y[i]
+            zi = z[i]
+            pos = yi == _F1
+            soft = _count_soft_32(soft, yi)
+            pt, q, _, gr, he = _focal_hard_32(yi, zi, ig, gm, c2, a1, a0)
+            hg = he + gr * (pt - q)
+            hg = _F0 if hg < _F0 else hg
+            gr = gr if pos else -gr
+            if weighted:
+                wi = w[i]
+                gr *= wi
+                hg *= wi
+            g[i] = gr
+            h[i] = hg
+        nsoft += soft
     return nsoft
