@@ -15,7 +15,10 @@ each eager and compiled (``torch.compile``, default inductor backend), at 10^4 t
 (BCE-with-logits or cross-entropy) in the same mode. Every implementation is called twice
 untimed (compilation), then ``--repeats`` rounds time each once (interleaved, so that load
 changes hit all alike), a sample being the mean of as many steps as take about 2 ms (one step
-at the larger sizes); the median of the rounds is reported (``--stat min``: the best round,
+at the larger sizes) after one untimed step (the first step after another implementation ran
+meets its leftovers: at 10^4 elements it took about 10 microseconds longer, whichever
+implementation came first), the order rotating from round to round (the first of a round was
+still up to 10 microseconds slower per step); the median of the rounds is reported (``--stat min``: the best round,
 steadier on a machine shared with other jobs; the JSON keeps both). ``--threads`` sets both
 torch's threads and losslab's kernel threads (``set_config(kernel_threads=...)``; the kernels
 also use one thread per 2^16 elements at most). ``--modes eager`` skips compilation. On a
@@ -164,9 +167,12 @@ def bench(
         step()
         inner[key] = max(1, min(1000, int(SAMPLE_SECONDS / (time.perf_counter() - t0))))
     times: dict[tuple[str, str], list[float]] = {key: [] for key in steps}
-    for _ in range(repeats):
-        for key, step in steps.items():
+    keys = list(steps)
+    for r in range(repeats):
+        for key in keys[r % len(keys) :] + keys[: r % len(keys)]:  # each leads a round in turn
+            step = steps[key]
             calls = inner[key]
+            step()  # untimed: the first call after another implementation meets its leftovers
             t0 = time.perf_counter()
             for _ in range(calls):
                 step()

@@ -233,9 +233,11 @@ def _value_and_gradient(
         and z.dtype in (torch.float32, torch.float64)
         and not torch.compiler.is_compiling()
     ):
-        yn = (y if y.dtype == z.dtype else y.to(z.dtype)).detach().numpy()
+        if y.dtype != z.dtype:
+            y = y.to(z.dtype)
+        yn = (y.detach() if y.requires_grad else y).numpy()
         zn = z.detach().numpy()
-        if yn.flags.c_contiguous and zn.flags.c_contiguous and yn.shape == zn.shape:
+        if y.is_contiguous() and z.is_contiguous() and y.shape == z.shape:
             fused = _kernels.try_fused_flat(loss.kernel, loss._kernel_args(), yn, zn, _VG)
         else:
             fused = _kernels.try_fused(loss.kernel, loss._kernel_args(), yn, zn, None, _VG)

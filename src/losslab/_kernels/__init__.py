@@ -178,6 +178,7 @@ def _get_scratch(dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:
 def release_scratch() -> None:
     """Free the scratch arrays (128 KiB per numba thread and dtype) of unneeded outputs."""
     _scratch.clear()
+    _plans.clear()  # they hold rows of the scratch arrays
 
 
 def _launch_guard(impl: Any) -> bool:
@@ -193,31 +194,6 @@ def _launch_guard(impl: Any) -> bool:
     except ValueError:
         return True
     return bool(layer != "omp")
-
-
-def _run_kernel(
-    kernel: Callable[..., int],
-    y: np.ndarray[Any, Any],
-    z: np.ndarray[Any, Any],
-    w: np.ndarray[Any, Any] | None,
-    outs: list[np.ndarray[Any, Any] | None],
-    params: tuple[float, ...],
-) -> int:
-    """Call ``kernel`` once; outputs that are None go to the scratch rows."""
-    flags = 8 if w is not None else 0
-    args = []
-    spare = 0
-    scratch = None
-    for bit, out in zip((1, 2, 4), outs, strict=True):
-        if out is None:
-            if scratch is None:
-                scratch = _get_scratch(z.dtype)
-            args.append(scratch[spare])
-            spare += 1
-        else:
-            flags |= bit
-            args.append(out)
-    return int(kernel(y, z, z if w is None else w, args[0], args[1], args[2], *params, flags))
 
 
 def try_fused(
@@ -356,34 +332,91 @@ def try_fused_flat(
     ``y`` and ``z`` must be C-contiguous, native-endian NumPy arrays of one shape and of dtype
     float32 or float64 (the caller guarantees it: these are not checked); no weights. Returns
     fresh arrays of z's shape for the outputs that ``need`` asks for, as :func:`try_fused`
-    does, with less Python per call (about 5 against 25 microseconds): what the kernel, its
-    parameters and flags are is looked up once per (kernel, args, need, dtype)."""
-    plan = _plan(kernel, args, need, z.dtype, z.size)
-    if plan is None:
+    does, with less Python per call (about 3 against 25 microseconds): what the kernel, its
+    parameters and flags are is looked up once per (kernel, args, need, dtype)
+    (:func:`_plan`), and a call on one thread is :func:`_launch` written out for that case."""
+    config = _config_state()
+    size = z.size
+    if not config["use_kernels"] or size < config["kernel_min_size"] or size == 0:
         return None
+    plan = _plans.get((kernel, args, need, z.dtype))
+    if plan is None or _state["pid"] != os.getpid():
+        plan = _plan(kernel, args, need, z.dtype, size)
+        if plan is None:
+            return None
+    dtype = z.dtype
     shape = z.shape
-    results = [np.empty(shape, dtype=z.dtype) if k else None for k in need]
-    if z.ndim != 1:
+    v: Any = np.empty(shape, dtype) if need[0] else None
+    g: Any = np.empty(shape, dtype) if need[1] else None
+    h: Any = np.empty(shape, dtype) if need[2] else None
+    if len(shape) != 1:
         y, z = y.reshape(-1), z.reshape(-1)
-        outs = [None if r is None else r.reshape(-1) for r in results]
+        outs = [None if a is None else a.reshape(-1) for a in (v, g, h)]
     else:
-        outs = results
-    if not _launch(plan, y, z, None, outs):
+        outs = [v, g, h]
+    if _threads(size) == 1:
+        try:
+            function, fixup = plan.serial()
+            count = plan.call(function, y, z, None, outs)
+            if fixup is not None and count:  # elements for the second, general pass
+                plan.call(fixup, y, z, None, outs)
+        except Exception as exc:  # the fallback and warning of _launch
+            _failed(plan, exc)
+            return None
+    elif not _launch(plan, y, z, None, outs):
         return None
-    return results[0], results[1], results[2]
+    return v, g, h
 
 
 class _Plan:
-    """What one ``(kernel, args, need, dtype)`` runs: the compiled variant's name and function,
-    the float parameters, and the kernel that overwrites the elements it counts (or None)."""
+    """What one ``(kernel, args, need, dtype)`` runs: the compiled variant's name, function
+    and the kernel that overwrites the elements it counts (or None), their one-thread twins
+    (:mod:`losslab._kernels._serial`, built on first use), and the arguments that do not change
+    between calls: the float parameters, the flags of the wanted outputs and, for the unwanted
+    ones, rows of the scratch array (:func:`_get_scratch`)."""
 
-    __slots__ = ("fixup", "function", "name", "params")
+    __slots__ = ("fixup", "flags", "function", "name", "params", "spare", "twins")
 
-    def __init__(self, name: str, function: Any, params: tuple[float, ...], fixup: Any) -> None:
+    def __init__(
+        self, name: str, fixup: str | None, params: tuple[float, ...], need: Any, dtype: Any
+    ) -> None:
+        impl = _state["impl"]
         self.name = name
-        self.function = function
+        self.function = getattr(impl, name)
+        self.fixup = None if fixup is None else getattr(impl, fixup)
+        self.twins: tuple[Any, Any] | None = None
         self.params = params
-        self.fixup = fixup
+        self.flags = sum(bit for bit, k in zip((1, 2, 4), need, strict=True) if k)
+        rows = iter(_get_scratch(dtype)) if not all(need) else iter(())
+        self.spare = tuple(None if k else next(rows) for k in need)
+
+    def serial(self) -> tuple[Any, Any]:
+        """The one-thread twins of the kernel and of its fixup (None where it has none)."""
+        twins = self.twins
+        if twins is None:
+            from losslab._kernels import _serial
+
+            fixup = _FIXUPS.get(self.name)
+            twins = self.twins = (
+                _serial.twin(self.name),
+                None if fixup is None else _serial.twin(fixup),
+            )
+        return twins
+
+    def call(
+        self,
+        function: Callable[..., int],
+        y: np.ndarray[Any, Any],
+        z: np.ndarray[Any, Any],
+        w: np.ndarray[Any, Any] | None,
+        outs: list[np.ndarray[Any, Any] | None],
+    ) -> int:
+        """``function`` (the kernel, its fixup or a twin) on flat arrays; ``outs`` None where
+        not wanted (written to the scratch rows)."""
+        v, g, h = (s if o is None else o for o, s in zip(outs, self.spare, strict=True))
+        if w is None:
+            return int(function(y, z, z, v, g, h, *self.params, self.flags))
+        return int(function(y, z, w, v, g, h, *self.params, self.flags | 8))
 
 
 _plans: dict[tuple[Any, ...], _Plan] = {}
@@ -415,19 +448,20 @@ def _plan(
             return None
         if kernel not in impl.__all__ or not callable(getattr(impl, kernel)):
             raise ValueError(f"unknown fused kernel {kernel!r}; kernels: {impl.__all__}")
-        fixup = _FIXUPS.get(name)
-        plan = _Plan(
-            name,
-            getattr(impl, name),
-            tuple(float(a) for a in args),
-            None if fixup is None else getattr(impl, fixup),
-        )
+        plan = _Plan(name, _FIXUPS.get(name), tuple(float(a) for a in args), need, dtype)
         if len(_plans) >= _MAX_PLANS:  # many distinct hyperparameters: start afresh
             _plans.clear()
         _plans[key] = plan
     if _state["pid"] != os.getpid() and not _launch_guard(_state["impl"]):
         return None
     return plan
+
+
+def _threads(size: int) -> int:
+    """The threads of a kernel call on ``size`` elements: ``kernel_threads`` (default: numba's
+    ``NUMBA_NUM_THREADS``), at most one per :data:`MIN_PER_THREAD` elements, at least 1."""
+    most = _thread_control()[2]
+    return min(_config_state()["kernel_threads"] or most, most, size // MIN_PER_THREAD) or 1
 
 
 def _launch(
@@ -437,13 +471,18 @@ def _launch(
     w: np.ndarray[Any, Any] | None,
     outs: list[np.ndarray[Any, Any] | None],
 ) -> bool:
-    """Run ``plan`` on flat arrays with the configured number of threads; False (with a
-    warning) when the kernel failed and the caller must take the generic path."""
+    """Run ``plan`` on flat arrays with :func:`_threads` threads (one thread: the kernel's
+    twin, without a parallel region); False (with a warning) when the kernel failed and the
+    caller must take the generic path."""
     try:
-        get_threads, set_threads, most = _thread_control()
+        threads = _threads(z.size)
+        if threads == 1:
+            function, fixup = plan.serial()
+            if plan.call(function, y, z, w, outs) and fixup is not None:
+                plan.call(fixup, y, z, w, outs)
+            return True
+        get_threads, set_threads, _ = _thread_control()
         before = get_threads()
-        limit = _config_state()["kernel_threads"] or most
-        threads = max(1, min(limit, most, z.size // MIN_PER_THREAD))
         if threads == before:
             _dispatch(plan, y, z, w, outs)
         else:
@@ -453,18 +492,24 @@ def _launch(
             finally:
                 set_threads(before)
     except Exception as exc:  # fall back to the generic path and say so
-        compile_error = isinstance(exc, _numba().core.errors.NumbaError)
-        if compile_error:  # deterministic: do not try this kernel again in this process
-            _state["broken"].add(plan.name)
-            _plans.clear()
-        warnings.warn(
-            f"losslab's fused kernel {plan.name!r} failed ({exc!r}); using the generic path"
-            + (" from now on" if compile_error else " for this call"),
-            RuntimeWarning,
-            stacklevel=5,
-        )
+        _failed(plan, exc)
         return False
     return True
+
+
+def _failed(plan: _Plan, exc: Exception) -> None:
+    """Warn that ``plan``'s kernel failed (the caller takes the generic path); a compilation
+    error (deterministic) also keeps this kernel from being tried again in this process."""
+    compile_error = isinstance(exc, _numba().core.errors.NumbaError)
+    if compile_error:
+        _state["broken"].add(plan.name)
+        _plans.clear()
+    warnings.warn(
+        f"losslab's fused kernel {plan.name!r} failed ({exc!r}); using the generic path"
+        + (" from now on" if compile_error else " for this call"),
+        RuntimeWarning,
+        stacklevel=6,
+    )
 
 
 def _dispatch(
@@ -478,9 +523,9 @@ def _dispatch(
     if serial:
         _lock.acquire()
     try:
-        count = _run_kernel(plan.function, y, z, w, outs, plan.params)
+        count = plan.call(plan.function, y, z, w, outs)
         if plan.fixup is not None and count:  # elements for the second, general pass
-            _run_kernel(plan.fixup, y, z, w, outs, plan.params)
+            plan.call(plan.fixup, y, z, w, outs)
     finally:
         if serial:
             _lock.release()
