@@ -18,8 +18,9 @@ changes hit all alike), a sample being the mean of as many steps as take about 2
 at the larger sizes) after one untimed step (the first step after another implementation ran
 meets its leftovers: at 10^4 elements it took about 10 microseconds longer, whichever
 implementation came first), the order rotating from round to round (the first of a round was
-still up to 10 microseconds slower per step); the median of the rounds is reported (``--stat min``: the best round,
-steadier on a machine shared with other jobs; the JSON keeps both). ``--threads`` sets both
+still up to 10 microseconds slower per step); the median of the rounds is reported
+(``--stat min``: the best round, steadier on a machine shared with other jobs; the JSON keeps
+both). ``--threads`` sets both
 torch's threads and losslab's kernel threads (``set_config(kernel_threads=...)``; the kernels
 also use one thread per 2^16 elements at most). ``--modes eager`` skips compilation. On a
 machine shared with other jobs, time two or more threads with ``OMP_WAIT_POLICY=passive`` in the
