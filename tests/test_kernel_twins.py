@@ -176,3 +176,35 @@ def test_flat_entry_matches_try_fused(shape: tuple[int, ...]) -> None:
             assert _kernels.try_fused_flat(loss.kernel, loss._kernel_args(), y, z, ALL) is None
         with config_context(use_kernels=True, kernel_min_size=n + 1):
             assert _kernels.try_fused_flat(loss.kernel, loss._kernel_args(), y, z, ALL) is None
+
+
+def test_a_failing_call_falls_back_for_that_call_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel that raises (not a compilation error) warns, the call takes the generic path
+    with the right results, and the next call runs the kernel again: nothing is disabled."""
+    loss = losslab.get_loss("focal")
+    y, z = _inputs("focal", 1000, np.float64)
+    with config_context(use_kernels=False):
+        expected = loss.loss_gradient_hessian(y, z)
+    with config_context(use_kernels=True, kernel_min_size=0):
+        plan = _kernels._plan(loss.kernel, loss._kernel_args(), ALL, z.dtype, z.size)
+        assert plan is not None
+        twins = plan.serial()
+        calls: list[int] = []
+
+        def fail_once(*args: Any) -> Any:
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("simulated failure")
+            return twins[0](*args)
+
+        monkeypatch.setattr(plan, "twins", (fail_once, twins[1]))
+        with pytest.warns(RuntimeWarning, match="failed .*simulated failure.* for this call"):
+            first = loss.loss_gradient_hessian(y, z)
+        assert plan.name not in _kernels._state["broken"]
+        second = loss.loss_gradient_hessian(y, z)
+        assert len(calls) == 2  # the second call ran the kernel
+        assert _kernels.try_fused_flat(loss.kernel, loss._kernel_args(), y, z, ALL) is not None
+        assert len(calls) == 3
+    for got in (first, second):
+        for a, b in zip(got, expected, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)

@@ -34,7 +34,11 @@ more for soft labels, and log loss one without the value (for
 Results agree with the generic path to a few ulps (``tests/test_kernels.py`` measures and
 bounds the difference). Inputs may be non-contiguous (they are copied) or read-only;
 Fortran-ordered inputs keep their order. A call uses ``get_config()["kernel_threads"]`` threads
-(default: numba's, one per core) but at most one per :data:`MIN_PER_THREAD` elements.
+(default: numba's, one per core) but at most one per :data:`MIN_PER_THREAD` elements; a call on
+one thread runs the kernel's twin compiled without ``parallel`` (:mod:`losslab._kernels._serial`:
+no parallel region to enter, bit-identical results). What a ``(kernel, args, need, dtype)``
+runs is looked up once (:func:`_plan`); :func:`try_fused_flat` is the lean entry of
+``losslab.torch``'s training step.
 
 A kernel that fails to compile (a numba typing or lowering error) is not tried again in this
 process; any other failure falls back to the generic path for that call only, with a warning.
