@@ -550,17 +550,18 @@ def _ulps32(got: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 def test_float32_primitives_within_their_ulps() -> None:
     """focal_f32's ``exp_neg_32`` and ``log1p_unit_32`` on 2^20 random float32 arguments
-    spread over their domains' binades, against float64 ``exp``/``log1p``: within 1 and 1.5
-    float32 ulp (measured on every float32 argument: 0.89 and 1.24); exact at the ends of the
-    domains, 0 below e^-104 and at -inf, NaN for NaN."""
+    spread over their domains' binades, against float64 ``exp``/``log1p``: within 1.25 and
+    1.75 float32 ulp (measured on every float32 argument: 0.89 and 1.24 with fused
+    multiply-adds, 1.17 and 1.64 on a CPU without them); exact at the ends of the domains, 0
+    below e^-104 and at -inf, NaN for NaN."""
     rng = np.random.default_rng(3)
     lo, hi = np.array([2.0**-30, 104.0], dtype=np.float32).view(np.int32)
     x = -rng.integers(lo, hi, 1 << 20, dtype=np.int32, endpoint=True).view(np.float32)
-    assert _ulps32(_f32_primitive("exp_neg_32", x), np.exp(x.astype(np.float64))).max() < 1.0
+    assert _ulps32(_f32_primitive("exp_neg_32", x), np.exp(x.astype(np.float64))).max() < 1.25
     lo, hi = np.array([2.0**-40, 1.0], dtype=np.float32).view(np.int32)
     e = rng.integers(lo, hi, 1 << 20, dtype=np.int32, endpoint=True).view(np.float32)
     ref = np.log1p(e.astype(np.float64))
-    assert _ulps32(_f32_primitive("log1p_unit_32", e), ref).max() < 1.5
+    assert _ulps32(_f32_primitive("log1p_unit_32", e), ref).max() < 1.75
     ends = np.array([0.0, -0.0, -103.0, -104.0, -200.0, -np.inf], dtype=np.float32)
     want = np.exp(ends.astype(np.float64)).astype(np.float32)  # 1, 1, 1.4e-45, 0, 0, 0
     np.testing.assert_array_equal(_f32_primitive("exp_neg_32", ends), want)
