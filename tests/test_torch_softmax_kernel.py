@@ -341,3 +341,20 @@ def test_the_modules_with_the_kernels_off_are_the_tensor_code(reduction: str) ->
     eps = torch.finfo(torch.float64).eps
     torch.testing.assert_close(v_kernel, v_off, rtol=8 * eps, atol=8 * eps)
     torch.testing.assert_close(g_kernel, g_off, rtol=64 * eps, atol=16 * eps)
+
+
+def test_a_failing_kernel_call_falls_back_with_a_warning(monkeypatch: Any) -> None:
+    import losslab._torch_softmax as ts
+
+    class Broken:
+        def softmax_rows(self, *args: Any) -> int:
+            raise RuntimeError("boom")
+
+    monkeypatch.setitem(ts._state, "impl", Broken())
+    loss = losslab.get_loss("softmax_focal", gamma=2.0)
+    z, y = _logits(20, 5, torch.float32)
+    with pytest.warns(RuntimeWarning, match="for this call"):
+        assert rows_kernel(loss, y, z, "mean") is None
+    assert not ts._state["failed"]  # not a compilation error: tried again next call
+    with pytest.warns(RuntimeWarning, match="for this call"):
+        assert rows_kernel(loss, y, z, "none") is None

@@ -160,7 +160,13 @@ def rows_kernel(
     v = np.empty(n, dtype=zn.dtype)
     g = np.empty((n, k), dtype=zn.dtype) if grad else v
     flags = plan.flags | 1 if grad else plan.flags  # GRAD
-    if not _run(impl, zn, idx.numpy(), plan, v, g, flags):
+    if zn.size < 2 * _kernels.MIN_PER_THREAD:  # one thread: called here, 1 microsecond less
+        try:
+            impl.softmax_rows(zn, idx.numpy(), plan.alpha, v, g, plan.kind, plan.param, flags, 0)
+        except Exception as exc:
+            _failed(exc)
+            return None
+    elif not _run(impl, zn, idx.numpy(), plan, v, g, flags):
         return None
     values = torch.from_numpy(v)
     divisor = _divisor(n, z.dtype) if reduction == "mean" else None
@@ -185,7 +191,8 @@ def _run(
 ) -> bool:
     """One kernel call with the configured number of threads (the rows in a plain loop on this
     thread for one, or in a process forked after an OpenMP parent ran kernels); False, with a
-    warning, where the kernel failed."""
+    warning, where the kernel failed. Inputs of fewer than ``2 MIN_PER_THREAD`` elements get
+    one thread whatever the configuration: :func:`rows_kernel` calls the kernel itself."""
     try:
         get_threads, set_threads, most = _kernels._thread_control()
         limit = _config_state()["kernel_threads"] or most
@@ -204,17 +211,25 @@ def _run(
         finally:
             if threads != before:
                 set_threads(before)
-    except Exception as exc:  # the tensor code stays correct: fall back and say so
-        if isinstance(exc, _kernels._numba().core.errors.NumbaError):
-            _state["failed"] = True  # deterministic: not again in this process
-            _state["impl"] = None
-        warnings.warn(
-            f"losslab's softmax kernel failed ({exc!r}); using the tensor code",
-            RuntimeWarning,
-            stacklevel=4,
-        )
+    except Exception as exc:
+        _failed(exc)
         return False
     return True
+
+
+def _failed(exc: Exception) -> None:
+    """After a kernel call raised ``exc``: the caller falls back to the tensor code (which stays
+    correct) for this call, or from now on after a numba compilation error; a warning says so."""
+    compile_error = isinstance(exc, _kernels._numba().core.errors.NumbaError)
+    if compile_error:  # deterministic: not again in this process
+        _state["failed"] = True
+        _state["impl"] = None
+    warnings.warn(
+        f"losslab's softmax kernel failed ({exc!r}); using the tensor code"
+        + (" from now on" if compile_error else " for this call"),
+        RuntimeWarning,
+        stacklevel=4,
+    )
 
 
 class _KernelRows(torch.autograd.Function):
