@@ -358,3 +358,16 @@ def test_a_failing_kernel_call_falls_back_with_a_warning(monkeypatch: Any) -> No
     assert not ts._state["failed"]  # not a compilation error: tried again next call
     with pytest.warns(RuntimeWarning, match="for this call"):
         assert rows_kernel(loss, y, z, "none") is None
+
+
+def test_calls_from_several_python_threads_give_the_sequential_results() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    loss = losslab.get_loss("softmax_focal", gamma=2.0)
+    inputs = [_logits(1620, 81, torch.float32, seed=s) for s in range(4)]  # 2^17: parallel
+    expected = [_step(rows_kernel, loss, y, z, "mean") for z, y in inputs]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        got = list(pool.map(lambda zy: _step(rows_kernel, loss, zy[1], zy[0], "mean"), inputs))
+    for (v1, g1), (v2, g2) in zip(got, expected, strict=True):
+        assert torch.equal(v1, v2)
+        assert torch.equal(g1, g2)

@@ -203,6 +203,9 @@ def _run(
         if threads == 1:
             impl.softmax_rows(zn, cn, plan.alpha, v, g, plan.kind, plan.param, flags, 0)
             return True
+        serial = _kernels._needs_serial_launch()  # numba's workqueue layer: one caller
+        if serial:
+            _kernels._lock.acquire()
         before = get_threads()
         if threads != before:
             set_threads(threads)
@@ -211,6 +214,8 @@ def _run(
         finally:
             if threads != before:
                 set_threads(before)
+            if serial:
+                _kernels._lock.release()
     except Exception as exc:
         _failed(exc)
         return False
