@@ -371,3 +371,17 @@ def test_calls_from_several_python_threads_give_the_sequential_results() -> None
     for (v1, g1), (v2, g2) in zip(got, expected, strict=True):
         assert torch.equal(v1, v2)
         assert torch.equal(g1, g2)
+
+
+def test_the_route_declines_while_torch_compile_traces() -> None:
+    loss = losslab.get_loss("softmax_focal", gamma=2.0)
+    z, y = _logits(20, 5, torch.float32)
+
+    def f(x: Any) -> Any:
+        out = rows_kernel(loss, y, x, "sum")
+        return torch.zeros(()) if out is None else out
+
+    assert float(f(z)) != 0.0  # eager: the kernel
+    torch._dynamo.reset()
+    compiled = torch.compile(f, backend="eager", fullgraph=True)  # no graph break either
+    assert float(compiled(z)) == 0.0
