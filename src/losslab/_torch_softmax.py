@@ -41,15 +41,21 @@ _state: dict[str, Any] = {"impl": None, "failed": False}
 
 class _Plan:
     """What the kernel runs for one loss: the kind, its parameter, the class weights (float64,
-    or a dummy) and the flags (:mod:`losslab._kernels._softmax`)."""
+    or a dummy) and the flags (:mod:`losslab._kernels._softmax`), and the numbers of classes
+    the loss accepts (``background`` is ``background_class``, or -1)."""
 
-    __slots__ = ("alpha", "flags", "kind", "param")
+    __slots__ = ("alpha", "classes", "flags", "kind", "param")
 
-    def __init__(self, kind: int, param: float, alpha: np.ndarray[Any, Any] | None) -> None:
+    def __init__(
+        self, kind: int, param: float, alpha: np.ndarray[Any, Any] | None, background: int
+    ) -> None:
         self.kind = kind
         self.param = param
         self.alpha = np.zeros(1) if alpha is None else alpha
         self.flags = 0 if alpha is None else 2  # HAS_ALPHA
+        # the least and most K that the loss accepts: K >= 2, alpha's length, background < K
+        least, most = (2, 2**62) if alpha is None else (alpha.shape[0], alpha.shape[0])
+        self.classes = (max(least, background + 1), most)
 
 
 _plans: dict[int, tuple[Loss, _Plan | None]] = {}
@@ -69,11 +75,12 @@ def _plan_of(loss: Loss) -> _Plan | None:
         alpha = loss.alpha  # type: ignore[attr-defined]
         if gamma != 0.0 or alpha is not None:
             weights = None if alpha is None else np.asarray(alpha, dtype=np.float64)
-            plan = _Plan(0, gamma, weights)  # FOCAL
+            background = loss.background_class  # type: ignore[attr-defined]
+            plan = _Plan(0, gamma, weights, -1 if background is None else int(background))
     elif loss.name == "softmax_poly1":
         eps = float(loss.epsilon)  # type: ignore[attr-defined]
         if eps != 0.0:
-            plan = _Plan(1, eps, None)  # POLY1
+            plan = _Plan(1, eps, None, -1)  # POLY1
     if len(_plans) >= _MAX_PLANS:
         _plans.clear()
     _plans[id(loss)] = (loss, plan)
@@ -121,20 +128,25 @@ def rows_kernel(
     values' dtype over ``float(N)``), differentiable in ``z``; or None where the kernel does not
     apply and the caller runs the tensor code.
 
-    It applies in eager mode (not while ``torch.compile`` traces) to CPU float32/float64
-    C-contiguous ``z`` with N, K >= 1, integer ``y`` (not float indices, whose NaN marks a row)
-    of length N, ``reduction`` "none", "sum" or "mean" (unweighted), ``softmax_focal`` with
-    ``gamma > 0`` or ``alpha`` (of length K) and ``softmax_poly1`` with ``epsilon != 0``, when
-    the kernels are available and switched on (``losslab.get_config()["use_kernels"]``; any
-    size: ``kernel_min_size`` does not apply, the tensor code is slower at every size). The
-    call uses ``get_config()["kernel_threads"]`` threads (default: numba's), at most one per
-    :data:`losslab._kernels.MIN_PER_THREAD` elements. Nothing is validated beyond that (a class
-    index outside ``[0, K)`` makes its row NaN).
+    It applies in eager mode (not while ``torch.compile`` traces) to plain CPU tensors (not
+    subclasses): float32/float64 C-contiguous ``z`` with N >= 1 rows and K >= 2 classes,
+    integer ``y`` (not float indices, whose NaN marks a row) of length N, ``reduction``
+    "none", "sum" or "mean" (unweighted), ``softmax_focal`` with ``gamma > 0`` or ``alpha``
+    (of length K; ``background_class`` below K) and ``softmax_poly1`` with ``epsilon != 0``,
+    when the kernels are available and switched on (``losslab.get_config()["use_kernels"]``;
+    any size: ``kernel_min_size`` does not apply, the tensor code is slower at every size).
+    The call uses ``get_config()["kernel_threads"]`` threads (default: numba's), at most one
+    per :data:`losslab._kernels.MIN_PER_THREAD` elements. Values are not validated (a class
+    index outside ``[0, K)`` makes its row NaN); every input that
+    :func:`losslab.torch._check_structure` rejects gets None, so after a first call whose
+    values passed the checks a module may try this before the checks of
+    :func:`losslab.torch.loss_function` without hiding an error.
     """
     # Metadata only (about 2 microseconds in all); under torch.compile nothing past the first.
     if (
         torch.compiler.is_compiling()
         or type(z) is not torch.Tensor
+        or type(y) is not torch.Tensor
         or z.dtype not in _FLOATS
         or y.dtype not in _INDICES
         or z.ndim != 2
@@ -149,8 +161,8 @@ def rows_kernel(
     if n == 0 or k == 0 or y.shape[0] != n or not _config_state()["use_kernels"]:
         return None
     plan = _plan_of(loss)
-    if plan is None or (plan.flags and plan.alpha.shape[0] != k):
-        return None
+    if plan is None or not plan.classes[0] <= k <= plan.classes[1]:
+        return None  # including K the loss does not accept: the caller raises
     impl = _state["impl"] or _impl()
     if impl is None:
         return None
