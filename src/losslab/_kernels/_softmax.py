@@ -30,7 +30,9 @@ logarithm, ``f`` and ``D``) in float64, rounded once on the store: at least as a
 PyTorch's float32 ``log_softmax`` (``tests/test_torch_softmax_kernel.py`` measures both
 against float64). The row sum is a separate function compiled with reassociation allowed
 (``fastmath={"reassoc", "nsz"}``), so that LLVM vectorises it; it only adds finite or NaN
-numbers, so the flags change its rounding order, never its special values.
+numbers, so the flags change its rounding order, never its special values. The kernels let
+LLVM fuse multiply-adds (``fastmath={"contract"}``, as ``focal_f32`` does): the last bits may
+differ between machines with and without FMA.
 
 Non-finite inputs: a NaN logit makes its row's ``s`` NaN, so the row's value and gradient are
 NaN; a ``+inf`` logit gives ``inf - inf`` (NaN) in the row, as ``torch.log_softmax`` does; a
