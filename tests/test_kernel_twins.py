@@ -181,8 +181,8 @@ def test_flat_entry_matches_try_fused(shape: tuple[int, ...]) -> None:
 def test_a_failing_call_falls_back_for_that_call_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """A kernel that raises (not a compilation error) warns, the call takes the generic path
     with the right results, and the next call runs the kernel again: nothing is disabled."""
-    loss = losslab.get_loss("focal")
-    y, z = _inputs("focal", 1000, np.float64)
+    loss = losslab.get_loss("log_loss")
+    y, z = _inputs("log_loss", 1000, np.float64)
     with config_context(use_kernels=False):
         expected = loss.loss_gradient_hessian(y, z)
     with config_context(use_kernels=True, kernel_min_size=0):
@@ -208,3 +208,35 @@ def test_a_failing_call_falls_back_for_that_call_only(monkeypatch: pytest.Monkey
     for got in (first, second):
         for a, b in zip(got, expected, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("name", sorted(_kernels._NO_TWIN))
+def test_kernels_without_a_twin_run_parallel_on_one_numba_thread(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernels of ``_NO_TWIN`` (their twins measured slower) run as themselves with
+    numba's thread count set to 1 for the call, and restored after it."""
+    loss = losslab.get_loss(name)
+    y, z = _inputs(name, 1000, np.float64)
+    seen: list[int] = []
+    before = numba.get_num_threads()
+    with config_context(use_kernels=True, kernel_min_size=0):
+        plan = _kernels._plan(loss.kernel, loss._kernel_args(), ALL, z.dtype, z.size)
+        assert plan is not None
+        assert plan.name in _kernels._NO_TWIN
+        function = plan.function
+
+        def spy(*args: Any) -> Any:
+            seen.append(numba.get_num_threads())
+            return function(*args)
+
+        monkeypatch.setattr(plan, "function", spy)
+        monkeypatch.setattr(plan, "twins", (None, None))  # a twin call would fail
+        flat = _kernels.try_fused_flat(loss.kernel, loss._kernel_args(), y, z, ALL)
+        full = _kernels.try_fused(loss.kernel, loss._kernel_args(), y, z, None, ALL)
+    assert seen == [1, 1]
+    assert numba.get_num_threads() == before
+    assert flat is not None
+    assert full is not None
+    for a, b in zip(flat, full, strict=True):
+        assert _same(a, b)

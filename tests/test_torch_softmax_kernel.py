@@ -170,28 +170,34 @@ def test_special_values_give_the_tensor_codes_results(name: str, params: Any, dt
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_class_indices_out_of_range_make_their_row_nan(reduction: str) -> None:
-    # validate="once" checks the first call only: later indices are not validated, and the
-    # kernel must never read outside the row.
+def test_class_indices_out_of_range_raise_and_are_never_read(reduction: str) -> None:
+    # validate="once" checks the first call only: later indices are not validated. The
+    # kernel never reads outside a row: it makes such rows NaN and counts them, and
+    # rows_kernel raises, saying how many.
     z, y = _logits(12, 4, torch.float64)[0][6:], torch.tensor([0, 1, 2, 3, 0, 1])
     y[1] = 4
     y[3] = -1
     y[4] = 2**40
     loss = losslab.get_loss("softmax_focal", gamma=2.0, alpha=(0.5, 1.0, 1.5, 2.0))
     zz = z.clone().requires_grad_(True)
-    out = rows_kernel(loss, y, zz, reduction)
-    assert out is not None
-    out.sum().backward()
-    assert zz.grad is not None
-    bad = torch.tensor([False, True, False, True, True, False])
-    assert torch.isnan(zz.grad[bad]).all()
-    assert torch.isfinite(zz.grad[~bad]).all()
-    if reduction == "none":
-        assert torch.equal(torch.isnan(out), bad)
-        good = _rows_of_cross_entropy(loss, y[~bad], z[~bad], "none")
-        torch.testing.assert_close(out[~bad].detach(), good, rtol=1e-14, atol=0.0)
-    else:
-        assert torch.isnan(out)
+    with pytest.raises(ValueError, match=r"target must hold class indices in \[0, 4\).*3 of its 6"):
+        rows_kernel(loss, y, zz, reduction)
+    from losslab._kernels import _softmax
+
+    zn = z.numpy()
+    v = np.empty(6)
+    g = np.empty((6, 4))
+    alpha = np.asarray(loss.alpha, dtype=np.float64)  # type: ignore[attr-defined]
+    flags = _softmax.GRAD | _softmax.HAS_ALPHA
+    count = _softmax.softmax_rows(zn, y.numpy(), alpha, v, g, _softmax.FOCAL, 2.0, flags, 0)
+    assert count == 3
+    bad = np.array([False, True, False, True, True, False])
+    assert np.isnan(v[bad]).all()
+    assert np.isnan(g[bad]).all()
+    assert np.isfinite(v[~bad]).all()
+    assert np.isfinite(g[~bad]).all()
+    good = _rows_of_cross_entropy(loss, y[~bad], z[~bad], "none")
+    torch.testing.assert_close(torch.from_numpy(v[~bad]), good, rtol=1e-14, atol=0.0)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

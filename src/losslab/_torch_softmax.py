@@ -12,9 +12,9 @@ the per-row values and ``G = D (onehot_c - p)`` in one pass over each row; the b
 the derivatives of the tensor code (autograd of ``_rows_of_cross_entropy``), so double
 backward and Hessian-vector products are those of the tensor code.
 
-A class index outside ``[0, K)`` is never read: the kernel makes its row NaN (the modules
-check indices on their first call only, ``validate="once"``; the tensor code raises
-``IndexError`` there instead).
+A class index outside ``[0, K)`` is never read: the kernel counts such rows and
+:func:`rows_kernel` raises a ``ValueError`` that says how many (the modules check values on
+their first call only, ``validate="once"``; this check costs nothing).
 """
 
 from __future__ import annotations
@@ -136,8 +136,8 @@ def rows_kernel(
     when the kernels are available and switched on (``losslab.get_config()["use_kernels"]``;
     any size: ``kernel_min_size`` does not apply, the tensor code is slower at every size).
     The call uses ``get_config()["kernel_threads"]`` threads (default: numba's), at most one
-    per :data:`losslab._kernels.MIN_PER_THREAD` elements. Values are not validated (a class
-    index outside ``[0, K)`` makes its row NaN); every input that
+    per :data:`losslab._kernels.MIN_PER_THREAD` elements. Values are not validated, except
+    that a class index outside ``[0, K)`` raises a ``ValueError``; every input that
     :func:`losslab.torch._check_structure` rejects gets None, so after a first call whose
     values passed the checks a module may try this before the checks of
     :func:`losslab.torch.loss_function` without hiding an error.
@@ -172,14 +172,24 @@ def rows_kernel(
     v = np.empty(n, dtype=zn.dtype)
     g = np.empty((n, k), dtype=zn.dtype) if grad else v
     flags = plan.flags | 1 if grad else plan.flags  # GRAD
+    bad: int | None
     if zn.size < 2 * _kernels.MIN_PER_THREAD:  # one thread: called here, 1 microsecond less
         try:
-            impl.softmax_rows(zn, idx.numpy(), plan.alpha, v, g, plan.kind, plan.param, flags, 0)
+            bad = impl.softmax_rows(
+                zn, idx.numpy(), plan.alpha, v, g, plan.kind, plan.param, flags, 0
+            )
         except Exception as exc:
             _failed(exc)
             return None
-    elif not _run(impl, zn, idx.numpy(), plan, v, g, flags):
-        return None
+    else:
+        bad = _run(impl, zn, idx.numpy(), plan, v, g, flags)
+        if bad is None:
+            return None
+    if bad:
+        raise ValueError(
+            f"target must hold class indices in [0, {k}) for input with {k} classes; "
+            f"{bad} of its {n} rows do not"
+        )
     values = torch.from_numpy(v)
     divisor = _divisor(n, z.dtype) if reduction == "mean" else None
     if not grad:
@@ -200,10 +210,11 @@ def _run(
     v: np.ndarray[Any, Any],
     g: np.ndarray[Any, Any],
     flags: int,
-) -> bool:
+) -> int | None:
     """One kernel call with the configured number of threads (the rows in a plain loop on this
-    thread for one, or in a process forked after an OpenMP parent ran kernels); False, with a
-    warning, where the kernel failed. Inputs of fewer than ``2 MIN_PER_THREAD`` elements get
+    thread for one, or in a process forked after an OpenMP parent ran kernels): the number of
+    rows with a class index outside ``[0, K)``, or None, with a warning, where the kernel
+    failed. Inputs of fewer than ``2 MIN_PER_THREAD`` elements get
     one thread whatever the configuration: :func:`rows_kernel` calls the kernel itself."""
     try:
         get_threads, set_threads, most = _kernels._thread_control()
@@ -213,8 +224,7 @@ def _run(
         if forked and not _kernels._launch_guard(impl):
             threads = 1
         if threads == 1:
-            impl.softmax_rows(zn, cn, plan.alpha, v, g, plan.kind, plan.param, flags, 0)
-            return True
+            return int(impl.softmax_rows(zn, cn, plan.alpha, v, g, plan.kind, plan.param, flags, 0))
         serial = _kernels._needs_serial_launch()  # numba's workqueue layer: one caller
         if serial:
             _kernels._lock.acquire()
@@ -222,7 +232,7 @@ def _run(
         if threads != before:
             set_threads(threads)
         try:
-            impl.softmax_rows(zn, cn, plan.alpha, v, g, plan.kind, plan.param, flags, most)
+            bad = impl.softmax_rows(zn, cn, plan.alpha, v, g, plan.kind, plan.param, flags, most)
         finally:
             if threads != before:
                 set_threads(before)
@@ -230,8 +240,8 @@ def _run(
                 _kernels._lock.release()
     except Exception as exc:
         _failed(exc)
-        return False
-    return True
+        return None
+    return int(bad)
 
 
 def _failed(exc: Exception) -> None:

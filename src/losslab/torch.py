@@ -52,6 +52,7 @@ import torch.nn.functional as F  # noqa: N812 (PyTorch's own idiom)
 
 from losslab import _kernels
 from losslab._numerics import focal_branchless
+from losslab._torch_softmax import rows_kernel
 from losslab.losses import LOSSES, Loss, get_loss
 from losslab.losses import FocalLoss as CoreFocalLoss
 from losslab.losses._reduce import check_reduction, reduce
@@ -586,7 +587,8 @@ def _softmax_values(loss: Loss, y: torch.Tensor, z: torch.Tensor) -> torch.Tenso
     elif not y32.dtype.is_floating_point and _is_cross_entropy(loss):
         values = F.cross_entropy(z32, y32.long(), reduction="none", ignore_index=_NO_IGNORE)
     elif loss.name in _NATIVE_SOFTMAX and y32.ndim == 1 and not torch.compiler.is_compiling():
-        values = _rows_of_cross_entropy(loss, y32, z32, "none")
+        fast = rows_kernel(loss, y32, z32, "none")
+        values = fast if fast is not None else _rows_of_cross_entropy(loss, y32, z32, "none")
     elif loss.name in _NATIVE_SOFTMAX:
         lp = torch.log_softmax(z32, dim=1)
         values = _SoftmaxRows.apply(loss, y32, lp)  # type: ignore[no-untyped-call]
@@ -802,6 +804,9 @@ def _plain_reduced(
         if not _is_cross_entropy(loss):
             if loss.name not in _NATIVE_SOFTMAX or y.ndim != 1 or torch.compiler.is_compiling():
                 return None
+            fast = rows_kernel(loss, y, input, reduction)
+            if fast is not None:
+                return fast
             if y.dtype.is_floating_point and y.dtype != input.dtype:
                 y = y.to(input.dtype)  # float indices: their NaN rows in the logits' dtype
             return _rows_of_cross_entropy(loss, y, input, reduction)
@@ -929,7 +934,12 @@ class LosslabLoss(torch.nn.Module):
         """The reduced loss of ``input`` (raw predictions) against ``target``."""
         check = self.validate is True or (self.validate == "once" and not self.checked)
         if not check and weight is None and mask is None and self.ignore_index is None:
-            fast = _plain_elementwise(self.loss, input, target, self.reduction)
+            # A training step after the first call: the lean routes, which return None for
+            # anything else (the full path then checks and raises where input is wrong).
+            if self.loss.is_multiclass:
+                fast = rows_kernel(self.loss, target, input, self.reduction)
+            else:
+                fast = _plain_elementwise(self.loss, input, target, self.reduction)
             if fast is not None:
                 return fast
         out = loss_function(

@@ -34,11 +34,12 @@ more for soft labels, and log loss one without the value (for
 Results agree with the generic path to a few ulps (``tests/test_kernels.py`` measures and
 bounds the difference). Inputs may be non-contiguous (they are copied) or read-only;
 Fortran-ordered inputs keep their order. A call uses ``get_config()["kernel_threads"]`` threads
-(default: numba's, one per core) but at most one per :data:`MIN_PER_THREAD` elements; a call on
-one thread runs the kernel's twin compiled without ``parallel`` (:mod:`losslab._kernels._serial`:
-no parallel region to enter, bit-identical results). What a ``(kernel, args, need, dtype)``
-runs is looked up once (:func:`_plan`); :func:`try_fused_flat` is the lean entry of
-``losslab.torch``'s training step.
+(default: numba's, one per core) but at most one per :data:`MIN_PER_THREAD` elements; a call
+on one thread runs the kernel's twin compiled without ``parallel``
+(:mod:`losslab._kernels._serial`: no parallel region to enter, bit-identical results), except
+for the kernels of :data:`_NO_TWIN`. What a ``(kernel, args, need, dtype)`` runs is looked up
+once (:func:`_plan`); :func:`try_fused_flat` is the lean entry of ``losslab.torch``'s
+training step.
 
 A kernel that fails to compile (a numba typing or lowering error) is not tried again in this
 process; any other failure falls back to the generic path for that call only, with a warning.
@@ -358,7 +359,7 @@ def try_fused_flat(
         outs = [None if a is None else a.reshape(-1) for a in (v, g, h)]
     else:
         outs = [v, g, h]
-    if _threads(size) == 1:
+    if _threads(size) == 1 and plan.name not in _NO_TWIN:
         try:
             function, fixup = plan.serial()
             count = plan.call(function, y, z, None, outs)
@@ -370,6 +371,13 @@ def try_fused_flat(
     elif not _launch(plan, y, z, None, outs):
         return None
     return v, g, h
+
+
+_NO_TWIN = frozenset({"focal", "half_tweedie"})
+"""Kernels that run on one thread as their parallel selves, not as their twins
+(:mod:`losslab._kernels._serial`): compiled without ``parallel``, LLVM vectorised their loops
+without unrolling them, 1.2 (focal in float64) and 2 (half_tweedie) times slower at 10^4 and
+10^6 elements (AVX-512; every other twin measured 0.8 to 1.0 times its parallel kernel)."""
 
 
 class _Plan:
@@ -480,7 +488,7 @@ def _launch(
     caller must take the generic path."""
     try:
         threads = _threads(z.size)
-        if threads == 1:
+        if threads == 1 and plan.name not in _NO_TWIN:
             function, fixup = plan.serial()
             if plan.call(function, y, z, w, outs) and fixup is not None:
                 plan.call(fixup, y, z, w, outs)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from pathlib import Path
 from types import FunctionType
 from typing import Any
 
@@ -31,7 +32,7 @@ from numba import njit
 from losslab._kernels import _impl
 from losslab._kernels._impl import CHUNK
 
-__all__ = ["twin"]
+__all__ = ["IMPL_TAG", "tagged", "twin"]
 
 _OPTIONS = ("nogil", "fastmath", "error_model")
 """Options of the parallel kernel that its twin keeps (``parallel`` is dropped)."""
@@ -51,7 +52,32 @@ def _block_serial(c: Any, n: Any, flags: Any) -> Any:
 
 
 _TAG = hashlib.sha256(_block_serial.py_func.__code__.co_code).hexdigest()[:8]
+IMPL_TAG = hashlib.sha256(Path(_impl.__file__).read_bytes()).hexdigest()[:8]
+"""A hash of ``_impl.py``, for kernels of other files that inline its primitives
+(:func:`tagged`)."""
 _twins: dict[str, Any] = {}
+
+
+def tagged(function: Any, name: str, tag: str, options: dict[str, Any]) -> Any:
+    """``njit(**options)`` of ``function`` renamed ``<name>_<tag>``.
+
+    numba's disk cache names a compiled function's files by its qualified name and checks
+    only the stamp of the file that defines it: a function that inlines code of another file
+    is renamed with a ``tag`` that changes with that code, so that an edit there compiles it
+    afresh (the old files are left unused). Used for the twins (:func:`twin`) and
+    :func:`losslab._kernels._softmax.softmax_rows`."""
+    new_name = f"{name}_{tag}"
+    names = {"co_name": new_name}
+    if sys.version_info >= (3, 11):
+        names["co_qualname"] = new_name
+    code = function.__code__.replace(**names)
+    g = FunctionType(
+        code, function.__globals__, new_name, function.__defaults__, function.__closure__
+    )
+    g.__qualname__ = new_name
+    g.__module__ = function.__module__
+    g.__doc__ = function.__doc__
+    return njit(**options)(g)
 
 
 def twin(name: str) -> Any:
@@ -67,16 +93,10 @@ def twin(name: str) -> Any:
     if compiled is None:
         kernel = getattr(_impl, name)
         f = kernel.py_func
-        serial_name = f"{f.__name__}_serial_{_TAG}"
-        names = {"co_name": serial_name}
-        if sys.version_info >= (3, 11):
-            names["co_qualname"] = serial_name  # numba's cache names files by qualname
-        code = f.__code__.replace(**names)
         env = dict(f.__globals__, _block=_block_serial)
-        g = FunctionType(code, env, serial_name, f.__defaults__, f.__closure__)
-        g.__qualname__ = serial_name
-        g.__module__ = f.__module__
-        g.__doc__ = f.__doc__
+        g = FunctionType(f.__code__, env, f.__name__, f.__defaults__, f.__closure__)
         options = {k: v for k, v in kernel.targetoptions.items() if k in _OPTIONS}
-        compiled = _twins[name] = njit(parallel=False, cache=True, **options)(g)
+        compiled = _twins[name] = tagged(
+            g, f"{f.__name__}_serial", _TAG, {**options, "parallel": False, "cache": True}
+        )
     return compiled

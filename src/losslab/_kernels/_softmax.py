@@ -39,14 +39,15 @@ NaN; a ``+inf`` logit gives ``inf - inf`` (NaN) in the row, as ``torch.log_softm
 row of ``-inf`` logits is NaN, a ``-inf`` target logit among finite ones gives ``f = inf``
 and a NaN slope (``0 * inf``), as the tensor code does. A class index outside ``[0, K)``
 (which a caller that validated only its first call may pass) is never read: its row's value
-and gradient are NaN.
+and gradient are NaN, and the kernel returns the number of such rows (the caller raises).
 
 Threads: with one numba thread the rows run in a plain loop (no OpenMP region: about 3
 microseconds less per call); otherwise ``prange`` over blocks of :data:`BLOCK` elements.
 
-numba's disk cache keys a compiled function on its own file only: after an edit to the
-primitives imported from :mod:`losslab._kernels._impl`, delete this module's cache
-(``__pycache__/_softmax*.nbi``/``.nbc``) or touch this file.
+numba's disk cache keys a compiled function on its own file only, and :func:`softmax_rows`
+inlines primitives of :mod:`losslab._kernels._impl`: it is compiled under the name
+``softmax_rows_<tag>``, ``tag`` a hash of ``_impl.py`` (:func:`losslab._kernels._serial.tagged`),
+so that an edit there compiles it afresh instead of loading a stale copy.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ import numpy as np
 from numba import get_thread_id, njit, prange
 
 from losslab._kernels._impl import _single, exp_neg, exp_neg_32
+from losslab._kernels._serial import IMPL_TAG, tagged
 
 __all__ = ["BLOCK", "FOCAL", "GRAD", "HAS_ALPHA", "POLY1", "ROWS", "softmax_rows"]
 
@@ -183,6 +185,7 @@ def _rows(z, c, alpha, v, g, ex, eo, acc, ao, r0, r1, k, kind, param, flags):
     single = _single(z)
     grad = (flags & GRAD) != 0
     tiny = _TINY_32 if single else _TINY_64
+    bad = 0
     for r in range(r0, r1):
         b = np.uint64(r) * k
         m = _row_max(z, b, k)
@@ -199,6 +202,7 @@ def _rows(z, c, alpha, v, g, ex, eo, acc, ao, r0, r1, k, kind, param, flags):
         if ci < 0 or ci >= np.int64(k):  # not validated: never read out of bounds
             v[r] = np.nan
             acc[i] = np.nan  # the row's gradient: NaN
+            bad += 1
             continue
         cu = np.uint64(ci)
         b = np.uint64(r) * k
@@ -225,10 +229,10 @@ def _rows(z, c, alpha, v, g, ex, eo, acc, ao, r0, r1, k, kind, param, flags):
             ci = c[r]
             if ci >= 0 and ci < np.int64(k):
                 g[b + np.uint64(ci)] = acc[i + np.uint64(1)]
+    return bad
 
 
-@njit(**_PAR)
-def softmax_rows(z, c, alpha, v, g, kind, param, flags, threads):
+def _softmax_rows(z, c, alpha, v, g, kind, param, flags, threads):
     """Per-row softmax loss and its gradient in the logits, one pass over each row.
 
     Parameters
@@ -236,7 +240,7 @@ def softmax_rows(z, c, alpha, v, g, kind, param, flags, threads):
     z : (N, K) C-contiguous float32 or float64 array, K >= 1
         Logits (read only).
     c : (N,) int64 array
-        Class indices; a row whose index is outside ``[0, K)`` gets NaN.
+        Class indices; a row whose index is outside ``[0, K)`` gets NaN and is counted.
     alpha : (K,) float64 array
         Per-class weights, read where ``flags & HAS_ALPHA`` (else any float64 array).
     v : (N,) array of z's dtype
@@ -257,7 +261,8 @@ def softmax_rows(z, c, alpha, v, g, kind, param, flags, threads):
     Returns
     -------
     int
-        0.
+        The number of rows whose class index is outside ``[0, K)`` (their value and gradient
+        are NaN; the caller raises).
     """
     n = c.shape[0]
     k = np.uint64(z.shape[1])
@@ -268,17 +273,22 @@ def softmax_rows(z, c, alpha, v, g, kind, param, flags, threads):
     ex = np.empty(spaces * k, dtype=z.dtype)
     acc = np.empty(spaces * 2 * sub)
     zero = np.uint64(0)
+    bad = 0
     if threads == 0:
         for r0 in range(0, n, sub):
             r1 = min(r0 + sub, n)
-            _rows(zf, c, alpha, v, gf, ex, zero, acc, zero, r0, r1, k, kind, param, flags)
-        return 0
+            bad += _rows(zf, c, alpha, v, gf, ex, zero, acc, zero, r0, r1, k, kind, param, flags)
+        return bad
     per = max(1, BLOCK // z.shape[1]) // sub * sub + sub  # whole groups per task
-    for t in prange((n + per - 1) // per):
+    counts = np.zeros(spaces, dtype=np.int64)  # per thread (a reduction variable in the
+    for t in prange((n + per - 1) // per):  # inner loop is beyond numba's parfor analysis)
         me = np.uint64(get_thread_id())
         eo = me * k
         ao = me * np.uint64(2 * sub)
         for r0 in range(t * per, min(t * per + per, n), sub):
             r1 = min(r0 + sub, n)
-            _rows(zf, c, alpha, v, gf, ex, eo, acc, ao, r0, r1, k, kind, param, flags)
-    return 0
+            counts[me] += _rows(zf, c, alpha, v, gf, ex, eo, acc, ao, r0, r1, k, kind, param, flags)
+    return counts.sum()
+
+
+softmax_rows = tagged(_softmax_rows, "softmax_rows", IMPL_TAG, _PAR)
