@@ -92,6 +92,33 @@ def test_softmax_focal_compiles_without_graph_break_and_matches_eager() -> None:
 
 @pytest.mark.filterwarnings(TORCH_NOTICE)
 @pytest.mark.filterwarnings(DYNAMO_RECORDED)
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("softmax_focal", {"gamma": 2.0, "alpha": tuple(np.linspace(0.5, 1.5, 9))}),
+        ("softmax_poly1", {"epsilon": 1.0}),
+    ],
+)
+def test_softmax_training_step_compiles_on_f_cross_entropy(
+    name: str, params: dict[str, Any]
+) -> None:
+    # The benchmark's case (class indices, unweighted mean): eager runs the softmax kernel,
+    # traced code F.cross_entropy(reduction="none") feeding _RowsOfCrossEntropy.
+    rng = np.random.default_rng(3)
+    z = torch.tensor(rng.normal(size=(500, 9)) * 4, dtype=torch.float32)
+    z[0, 3] = 60.0  # p_c rounds to 1
+    y = torch.tensor(rng.integers(0, 9, 500))
+    y[0] = 3
+    module = lt.LosslabLoss(name, **params)
+    explain, v_eager, g_comp = _compiles_as_eager(module, z, y)
+    assert explain.graph_count == 1
+    core = losslab.get_loss(name, **params)
+    torch.testing.assert_close(g_comp, core.gradient(y, z) / 500, rtol=1e-4, atol=1e-8)
+    torch.testing.assert_close(v_eager, core.loss(y, z).mean(), rtol=1e-6, atol=0)
+
+
+@pytest.mark.filterwarnings(TORCH_NOTICE)
+@pytest.mark.filterwarnings(DYNAMO_RECORDED)
 def test_softmax_cross_entropy_compiles_as_f_cross_entropy() -> None:
     # Plain cross-entropy is F.cross_entropy itself (ignore_index: the int64 minimum).
     rng = np.random.default_rng(2)
