@@ -62,7 +62,6 @@ recorded on the estimator and in the model.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import sys
 import warnings
@@ -229,24 +228,14 @@ _REFCOUNTS_RELIABLE = (
     sys.implementation.name == "cpython" and getattr(sys, "_is_gil_enabled", lambda: True)()
 )
 """Whether ``sys.getrefcount`` tells that nobody else holds an array (CPython with the GIL)."""
-_boost_kernels: dict[str, Any] = {}
+_boost_kernels: dict[str, Any] = {"impl": None, "failed": False}
 
 
 def _boost_module() -> Any:
     """:mod:`losslab._kernels._boost` (imports numba), or None where it cannot be imported."""
-    if "module" not in _boost_kernels:
-        try:
-            _boost_kernels["module"] = importlib.import_module("losslab._kernels._boost")
-        except Exception as exc:  # numba missing or broken: the loss's own path stays correct
-            _boost_kernels["module"] = None
-            if not isinstance(exc, ModuleNotFoundError):
-                warnings.warn(
-                    f"losslab's serial boosting kernels are disabled: importing them failed "
-                    f"({exc!r})",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-    return _boost_kernels["module"]
+    return _kernels.import_kernels(
+        "losslab._kernels._boost", "serial boosting kernels are", _boost_kernels
+    )
 
 
 def _check_threads(kernel_threads: int | None) -> int | None:

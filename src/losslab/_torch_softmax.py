@@ -19,7 +19,6 @@ their first call only, ``validate="once"``; this check costs nothing).
 
 from __future__ import annotations
 
-import importlib
 import os
 import warnings
 from typing import Any
@@ -105,19 +104,7 @@ def _divisor(n: int, dtype: torch.dtype) -> torch.Tensor:
 
 def _impl() -> Any:
     """:mod:`losslab._kernels._softmax` (imports numba), or None where that failed."""
-    impl = _state["impl"]
-    if impl is None and not _state["failed"]:
-        try:
-            impl = _state["impl"] = importlib.import_module("losslab._kernels._softmax")
-        except Exception as exc:  # numba missing or broken: the tensor code stays correct
-            _state["failed"] = True
-            if not isinstance(exc, ModuleNotFoundError):
-                warnings.warn(
-                    f"losslab's softmax kernel is disabled: importing it failed ({exc!r})",
-                    RuntimeWarning,
-                    stacklevel=4,
-                )
-    return impl
+    return _kernels.import_kernels("losslab._kernels._softmax", "softmax kernel is", _state)
 
 
 def rows_kernel(

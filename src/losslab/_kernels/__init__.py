@@ -59,7 +59,15 @@ import numpy as np
 
 from losslab._config import _state as _config_state
 
-__all__ = ["MIN_PER_THREAD", "available", "release_scratch", "try_fused", "warmup"]
+__all__ = [
+    "MIN_PER_THREAD",
+    "available",
+    "import_kernels",
+    "release_scratch",
+    "try_fused",
+    "try_fused_flat",
+    "warmup",
+]
 
 Results = tuple[Any, Any, Any]
 KernelArgs = tuple[float, ...]
@@ -94,23 +102,31 @@ def available() -> bool:
     return not _state["failed"] and importlib.util.find_spec("numba") is not None
 
 
-def _load_impl() -> Any:
-    """Import :mod:`losslab._kernels._impl` (and numba) once; None if that fails."""
-    impl = _state["impl"]
-    if impl is None and not _state["failed"]:
+def import_kernels(name: str, what: str, state: dict[str, Any]) -> Any:
+    """The kernel module ``name`` (importing it imports numba), imported once and kept in
+    ``state["impl"]``; None where that failed (``state["failed"]`` is then True): numba
+    missing, silently, since the callers' generic paths stay correct; anything else with a
+    warning that ``what`` (e.g. "fused kernels") is disabled."""
+    impl = state["impl"]
+    if impl is None and not state["failed"]:
         try:
-            impl = importlib.import_module("losslab._kernels._impl")
+            impl = importlib.import_module(name)
         except Exception as exc:  # numba missing or broken: the generic path stays correct
-            _state["failed"] = True
+            state["failed"] = True
             if not isinstance(exc, ModuleNotFoundError):
                 warnings.warn(
-                    f"losslab's fused kernels are disabled: importing them failed ({exc!r})",
+                    f"losslab's {what} disabled: importing {name} failed ({exc!r})",
                     RuntimeWarning,
                     stacklevel=4,
                 )
             return None
-        _state["impl"] = impl
+        state["impl"] = impl
     return impl
+
+
+def _load_impl() -> Any:
+    """Import :mod:`losslab._kernels._impl` (and numba) once; None if that fails."""
+    return import_kernels("losslab._kernels._impl", "fused kernels are", _state)
 
 
 def _variant(
@@ -339,7 +355,7 @@ def try_fused_flat(
     fresh arrays of z's shape for the outputs that ``need`` asks for, as :func:`try_fused`
     does, with less Python per call (about 3 against 25 microseconds): what the kernel, its
     parameters and flags are is looked up once per (kernel, args, need, dtype)
-    (:func:`_plan`), and a call on one thread is :func:`_launch` written out for that case."""
+    (:func:`_plan`)."""
     config = _config_state()
     size = z.size
     if not config["use_kernels"] or size < config["kernel_min_size"] or size == 0:
@@ -359,16 +375,7 @@ def try_fused_flat(
         outs = [None if a is None else a.reshape(-1) for a in (v, g, h)]
     else:
         outs = [v, g, h]
-    if _threads(size) == 1 and plan.name not in _NO_TWIN:
-        try:
-            function, fixup = plan.serial()
-            count = plan.call(function, y, z, None, outs)
-            if fixup is not None and count:  # elements for the second, general pass
-                plan.call(fixup, y, z, None, outs)
-        except Exception as exc:  # the fallback and warning of _launch
-            _failed(plan, exc)
-            return None
-    elif not _launch(plan, y, z, None, outs):
+    if not _launch(plan, y, z, None, outs):
         return None
     return v, g, h
 
