@@ -353,7 +353,7 @@ def try_fused_flat(
     ``y`` and ``z`` must be C-contiguous, native-endian NumPy arrays of one shape and of dtype
     float32 or float64 (the caller guarantees it: these are not checked); no weights. Returns
     fresh arrays of z's shape for the outputs that ``need`` asks for, as :func:`try_fused`
-    does, with less Python per call (about 3 against 25 microseconds): what the kernel, its
+    does, with less Python per call (a few microseconds against about 25): what the kernel, its
     parameters and flags are is looked up once per (kernel, args, need, dtype)
     (:func:`_plan`)."""
     config = _config_state()

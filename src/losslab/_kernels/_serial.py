@@ -12,10 +12,13 @@ therefore takes the kernel's twin: the kernel's own Python function compiled wit
 :func:`_block_serial`, which puts the scratch slice of unwanted outputs at offset 0 instead of
 asking the threading layer for a thread id (defined only inside a parallel region). The
 results are bit-identical: the same element code in the same order per element
-(``tests/test_kernels.py``).
+(``tests/test_kernel_twins.py``). Two kernels keep their parallel self on one thread
+(:data:`losslab._kernels._NO_TWIN`: their twins were slower).
 
 ``tag`` is a hash of :func:`_block_serial`'s bytecode: the twin inlines it, and numba's disk
-cache is keyed by ``_impl.py`` (the kernel's file) only.
+cache is keyed by ``_impl.py`` (the kernel's file) only. :func:`tagged` does the renaming, for
+the twins and for the softmax kernel (:mod:`losslab._kernels._softmax`, which inlines
+``_impl.py``'s primitives and is named after :data:`IMPL_TAG`, a hash of that file).
 """
 
 from __future__ import annotations
