@@ -767,3 +767,16 @@ def test_warmup_compiles_every_kernel() -> None:
     every = losslab.warmup_kernels((np.float64,))
     assert {f"{losslab.LOSSES[n].kernel}/float64" for n in KERNEL_LOSSES} == set(every)
     assert all(t >= 0 for t in timings.values())
+    # Both the parallel kernels and the one-thread twins (with the fixups) are compiled.
+    from losslab import _kernels
+
+    for name in ("focal", "log_loss", "half_tweedie"):
+        loss = losslab.get_loss(name)
+        with config_context(use_kernels=True, kernel_min_size=0):
+            plan = _kernels._plan(loss.kernel, loss._kernel_args(), ALL, np.dtype(np.float64), 4)
+        assert plan is not None
+        compiled = [plan.function, plan.fixup]
+        if plan.name not in _kernels._NO_TWIN:
+            compiled += list(plan.serial())
+        for f in compiled:
+            assert f is None or f.signatures, (name, f)

@@ -566,7 +566,9 @@ def warmup(
     kernels: Iterable[tuple[str, KernelArgs]],
     dtypes: tuple[Any, ...] = (np.float64, np.float32),
 ) -> dict[str, float]:
-    """Compile (or load from numba's disk cache) ``kernels`` for ``dtypes``.
+    """Compile (or load from numba's disk cache) ``kernels`` for ``dtypes``: the variant that
+    computes value, gradient and Hessian, its soft-label fixup, and the one-thread twins of
+    both (:mod:`losslab._kernels._serial`; calls on one thread run them).
 
     ``kernels`` holds ``(kernel, args)`` pairs, e.g. ``(loss.kernel, loss._kernel_args())`` for
     the registered losses (:func:`losslab.losses.warmup_kernels` does exactly that). Returns the
@@ -586,8 +588,16 @@ def warmup(
             z = np.zeros(4, dtype=dt)
             t0 = time.perf_counter()
             with config_context(use_kernels=True, kernel_min_size=0):
-                out = try_fused(kernel, args, y, z, None, (True, True, True))
-            if out is None:
+                plan = _plan(kernel, args, (True, True, True), np.dtype(dt), z.size)
+            if plan is None:
                 raise RuntimeError(f"no fused kernel ran for {kernel} ({np.dtype(dt).name})")
+            pairs = [(plan.function, plan.fixup)]
+            if plan.name not in _NO_TWIN:
+                pairs.append(plan.serial())
+            outs: list[np.ndarray[Any, Any] | None] = [np.empty(4, dt) for _ in range(3)]
+            for function, fixup in pairs:  # hard labels: the fixups change nothing here
+                for f in (function, fixup):
+                    if f is not None:
+                        plan.call(f, y, z, None, outs)
             timings[f"{kernel}/{np.dtype(dt).name}"] = time.perf_counter() - t0
     return timings
