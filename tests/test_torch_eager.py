@@ -266,3 +266,70 @@ def test_eager_class_index_route_equals_the_traced_route(
     assert z1.grad is not None
     assert z2.grad is not None
     assert torch.equal(z1.grad, z2.grad)
+
+
+def _module_steps(module: Any, y: Any, z: Any, create_graph: bool = False) -> list[Any]:
+    """Two training steps of ``module`` (the first checks the values, the second is a plain
+    training call): each one's value and gradient (and, with ``create_graph``, a
+    Hessian-vector product)."""
+    out = []
+    for _ in range(2):
+        zz = z.clone().requires_grad_(True)
+        value = module(zz, y)
+        (grad,) = torch.autograd.grad(value, zz, create_graph=create_graph)
+        row = [value.detach(), grad.detach()]
+        if create_graph:
+            (hvp,) = torch.autograd.grad(grad, zz, grad_outputs=torch.ones_like(zz))
+            row.append(hvp)
+        out.append(row)
+    return out
+
+
+_KEPT = [(None, "positives"), (-1.0, "positives"), (-1.0, "mean"), (-1.0, "sum")]
+_KEPT_LOSSES = [("focal", {}), ("focal", {"gamma": 0.5}), ("varifocal", {})]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(("ignore_index", "reduction"), _KEPT)
+@pytest.mark.parametrize("n", [1000, N_KERNEL])
+@pytest.mark.parametrize(("name", "params"), _KEPT_LOSSES)
+def test_training_calls_with_ignore_index_or_positives_equal_the_checked_call(
+    name: str,
+    params: Any,
+    n: int,
+    ignore_index: Any,
+    reduction: str,
+    dtype: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A module's calls after its checked first one take one autograd node (_KeptSum) for
+    # ignore_index and "positives"; validate=True takes the general path on every call.
+    lean_calls: list[bool] = []
+    route = lt._plain_elementwise
+
+    def spy(*args: Any) -> Any:
+        out = route(*args)
+        lean_calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(lt, "_plain_elementwise", spy)
+    y, z = _binary(n, dtype, seed=3)
+    y[100:400] = -1.0  # ignored anchors
+    if ignore_index is None:
+        y = y.clamp(0.0, 1.0)
+    lean = lt.LosslabLoss(name, reduction=reduction, ignore_index=ignore_index, **params)
+    general = lt.LosslabLoss(
+        name, reduction=reduction, ignore_index=ignore_index, validate=True, **params
+    )
+    got = _module_steps(lean, y, z)
+    assert lean_calls == [True]  # the first call checked the values on the general path
+    want = _module_steps(general, y, z)
+    assert lean_calls == [True]  # validate=True: never the lean route
+    for a, b in zip(got[1] + got[0], want[1] + want[0], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    if ignore_index is not None:
+        assert float(got[1][1][100:400].abs().max()) == 0.0  # ignored: no gradient
+    # double backward: the analytic Hessian, as on the general path
+    h_got = _module_steps(lean, y, z, create_graph=True)[1][2]
+    h_want = _module_steps(general, y, z, create_graph=True)[1][2]
+    torch.testing.assert_close(h_got, h_want, rtol=0, atol=0)

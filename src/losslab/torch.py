@@ -222,11 +222,12 @@ class _Gradient(torch.autograd.Function):
 
 
 def _value_and_gradient(
-    loss: Loss, y: torch.Tensor, z: torch.Tensor
+    loss: Loss, y: torch.Tensor, z: torch.Tensor, keep: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The values of an element-wise loss and, where the fused kernel applies (eager CPU
     float32/float64 tensors of at least ``kernel_min_size`` elements), its gradient from the
-    same pass (None elsewhere: the backward computes it)."""
+    same pass (None elsewhere: the backward computes it); both times ``keep`` (0/1 weights of
+    z's shape and dtype, contiguous like z) where given."""
     if (
         loss.kernel is not None
         and z.is_cpu
@@ -238,13 +239,20 @@ def _value_and_gradient(
             y = y.to(z.dtype)
         yn = (y.detach() if y.requires_grad else y).numpy()
         zn = z.detach().numpy()
-        if y.is_contiguous() and z.is_contiguous() and y.shape == z.shape:
-            fused = _kernels.try_fused_flat(loss.kernel, loss._kernel_args(), yn, zn, _VG)
+        wn = None if keep is None else keep.numpy()
+        if (
+            y.is_contiguous()
+            and z.is_contiguous()
+            and y.shape == z.shape
+            and (keep is None or keep.is_contiguous())
+        ):
+            fused = _kernels.try_fused_flat(loss.kernel, loss._kernel_args(), yn, zn, _VG, wn)
         else:
-            fused = _kernels.try_fused(loss.kernel, loss._kernel_args(), yn, zn, None, _VG)
+            fused = _kernels.try_fused(loss.kernel, loss._kernel_args(), yn, zn, wn, _VG)
         if fused is not None:
             return torch.from_numpy(fused[0]), torch.from_numpy(fused[1])
-    return _elementwise(loss, y, z, 0), None
+    values = _elementwise(loss, y, z, 0)
+    return (values if keep is None else values * keep), None
 
 
 _VG = (True, True, False)
@@ -315,6 +323,45 @@ class _ValueSum(torch.autograd.Function):
     def backward(ctx: Any, out: torch.Tensor) -> tuple[None, None, torch.Tensor, None]:
         scale = out if ctx.divisor is None else out / ctx.divisor
         return None, None, _saved_gradient(ctx, scale), None
+
+
+class _KeptSum(torch.autograd.Function):
+    """z -> ``sum(keep * L(y, z)) / divisor`` (``divisor`` a 0-d tensor, or None for the sum)
+    for an element-wise loss with ``ignore_index`` or ``"positives"`` in eager mode: the
+    operations of :class:`_Value`, the multiplication by the 0/1 weights ``keep`` and
+    :func:`losslab.losses._reduce.reduce` in one autograd node, with ``keep`` applied in the
+    kernel's pass where it runs. Since ``keep`` is 0 or 1, its products are exact and the
+    results are those of the general path (``tests/test_torch_eager.py``)."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        loss: Loss,
+        y: torch.Tensor,
+        z: torch.Tensor,
+        keep: torch.Tensor,
+        divisor: torch.Tensor | None,
+    ) -> torch.Tensor:
+        ctx.loss = loss
+        ctx.divisor = divisor
+        if ctx.needs_input_grad[2]:
+            values, grad = _value_and_gradient(loss, y, z, keep)
+        else:
+            values, grad = _elementwise(loss, y, z, 0) * keep, None
+        ctx.save_for_backward(y, z, keep, grad)
+        total = torch.sum(values)
+        return total if divisor is None else total / divisor
+
+    @staticmethod
+    def backward(ctx: Any, out: torch.Tensor) -> tuple[None, None, torch.Tensor, None, None]:
+        y, z, keep, grad = ctx.saved_tensors
+        scale = out if ctx.divisor is None else out / ctx.divisor
+        if torch.is_grad_enabled():  # create_graph=True: a gradient with a Hessian backward
+            g: torch.Tensor = _Gradient.apply(ctx.loss, y, z)  # type: ignore[no-untyped-call]
+            return None, None, (scale * keep) * g, None, None
+        if grad is None:
+            grad = _elementwise(ctx.loss, y, z, 1) * keep
+        return None, None, scale * grad, None, None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -824,18 +871,22 @@ def _plain_reduced(
     return _ValueSum.apply(loss, y, input, divisor)  # type: ignore[no-any-return,no-untyped-call]
 
 
-def _plain_elementwise(loss: Loss, input: Any, target: Any, reduction: str) -> torch.Tensor | None:
-    """:func:`loss_function` without weight, mask, ignore_index or value checks, for the case
-    a training step of an element-wise loss is: eager, unweighted "sum" or "mean", plain
-    float32/float64 tensors of one shape and dtype, a target without gradient. The same
-    :class:`_ValueSum` call that :func:`loss_function` makes there, after checks that are
-    :func:`_check_structure`'s for this case; None for everything else (the full path then
-    runs, and raises where the input is wrong)."""
-    if (
+def _plain_elementwise(
+    loss: Loss, input: Any, target: Any, reduction: str, ignore_index: float | None = None
+) -> torch.Tensor | None:
+    """:func:`loss_function` without weight, mask or value checks, for the case a training
+    step of an element-wise loss is: eager, "sum", "mean" or "positives", plain
+    float32/float64 tensors of one shape and dtype, a target without gradient. Without
+    ``ignore_index``, "sum" and "mean" are the :class:`_ValueSum` call that
+    :func:`loss_function` makes; with it, or for "positives", one :class:`_KeptSum` node does
+    what :func:`loss_function` does in several (the kept targets, their 0/1 weights, the
+    values, and :func:`losslab.losses._reduce.reduce`'s operations), with the same results.
+    The checks are :func:`_check_structure`'s for this case; None for everything else (the
+    full path then runs, and raises where the input is wrong)."""
+    if not (
         type(input) is torch.Tensor
         and type(target) is torch.Tensor
         and not loss.is_multiclass
-        and (reduction == "mean" or reduction == "sum")
         and input.dtype == target.dtype
         and (input.dtype == torch.float32 or input.dtype == torch.float64)
         and not target.requires_grad
@@ -843,9 +894,29 @@ def _plain_elementwise(loss: Loss, input: Any, target: Any, reduction: str) -> t
         and input.numel() > 0
         and not torch.compiler.is_compiling()
     ):
+        return None
+    if ignore_index is None and (reduction == "mean" or reduction == "sum"):
         divisor = None if reduction == "sum" else float(input.numel())
         return _ValueSum.apply(loss, target, input, divisor)  # type: ignore[no-any-return,no-untyped-call]
-    return None
+    if reduction not in ("mean", "sum", "positives"):
+        return None
+    if ignore_index is None:
+        y, keep = target, torch.ones_like(input)
+    else:
+        kept = target != ignore_index
+        y = torch.where(kept, target, torch.zeros((), dtype=target.dtype, device=target.device))
+        keep = kept.to(input.dtype)
+    one = torch.ones((), dtype=input.dtype, device=input.device)
+    by: torch.Tensor | None = None
+    if reduction == "mean":  # reduce(): the weights' sum, 1 where it is 0
+        denom = torch.sum(keep)
+        by = torch.where(denom > 0, denom, one)
+    elif reduction == "positives":  # reduce(): the kept positives, at least 1
+        pos = loss._positives(y, input.detach(), _xp)
+        if ignore_index is not None:  # reduce()'s where(keep > 0, pos, 0): pos is 0 there
+            pos = pos * keep
+        by = torch.maximum(torch.sum(pos), one)
+    return _KeptSum.apply(loss, y, input, keep, by)  # type: ignore[no-any-return,no-untyped-call]
 
 
 def _rows_of(
@@ -936,13 +1007,16 @@ class LosslabLoss(torch.nn.Module):
     ) -> torch.Tensor:
         """The reduced loss of ``input`` (raw predictions) against ``target``."""
         check = self.validate is True or (self.validate == "once" and not self.checked)
-        if not check and weight is None and mask is None and self.ignore_index is None:
+        if not check and weight is None and mask is None:
             # A training step after the first call: the lean routes, which return None for
             # anything else (the full path then checks and raises where input is wrong).
-            if self.loss.is_multiclass:
+            fast: torch.Tensor | None = None
+            if not self.loss.is_multiclass:
+                fast = _plain_elementwise(
+                    self.loss, input, target, self.reduction, self.ignore_index
+                )
+            elif self.ignore_index is None:
                 fast = rows_kernel(self.loss, target, input, self.reduction)
-            else:
-                fast = _plain_elementwise(self.loss, input, target, self.reduction)
             if fast is not None:
                 return fast
         out = loss_function(

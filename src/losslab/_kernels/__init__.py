@@ -347,11 +347,13 @@ def try_fused_flat(
     y: np.ndarray[Any, Any],
     z: np.ndarray[Any, Any],
     need: tuple[bool, bool, bool],
+    w: np.ndarray[Any, Any] | None = None,
 ) -> Results | None:
     """:func:`try_fused` for the hot path of a training step, or None.
 
-    ``y`` and ``z`` must be C-contiguous, native-endian NumPy arrays of one shape and of dtype
-    float32 or float64 (the caller guarantees it: these are not checked); no weights. Returns
+    ``y``, ``z`` and the sample weights ``w`` (or None) must be C-contiguous, native-endian
+    NumPy arrays of one shape and of dtype float32 or float64 (the caller guarantees it: these
+    are not checked). Returns
     fresh arrays of z's shape for the outputs that ``need`` asks for, as :func:`try_fused`
     does, with less Python per call (a few microseconds against about 25): what the kernel, its
     parameters and flags are is looked up once per (kernel, args, need, dtype)
@@ -372,10 +374,11 @@ def try_fused_flat(
     h: Any = np.empty(shape, dtype) if need[2] else None
     if len(shape) != 1:
         y, z = y.reshape(-1), z.reshape(-1)
+        w = None if w is None else w.reshape(-1)
         outs = [None if a is None else a.reshape(-1) for a in (v, g, h)]
     else:
         outs = [v, g, h]
-    if not _launch(plan, y, z, None, outs):
+    if not _launch(plan, y, z, w, outs):
         return None
     return v, g, h
 
