@@ -205,8 +205,7 @@ def _run(
     one thread whatever the configuration: :func:`rows_kernel` calls the kernel itself."""
     try:
         get_threads, set_threads, most = _kernels._thread_control()
-        limit = _config_state()["kernel_threads"] or most
-        threads = max(1, min(limit, most, zn.size // _kernels.MIN_PER_THREAD))
+        threads = _kernels._threads(zn.size)
         forked = threads > 1 and _kernels._state["pid"] != os.getpid()
         if forked and not _kernels._launch_guard(impl):
             threads = 1

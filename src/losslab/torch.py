@@ -258,33 +258,40 @@ def _value_and_gradient(
 _VG = (True, True, False)
 
 
-def _save(ctx: Any, loss: Loss, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """Forward of :class:`_Value` / :class:`_ValueSum`: the values, saving y and z and, when z
-    needs a gradient and the kernel ran, the gradient from the same kernel pass."""
+def _save(
+    ctx: Any, loss: Loss, y: torch.Tensor, z: torch.Tensor, keep: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Forward of :class:`_Value`, :class:`_ValueSum` and :class:`_KeptSum`: the values (times
+    the 0/1 weights ``keep`` where given), saving y, z, ``keep`` and, when z needs a gradient
+    and the kernel ran, the gradient from the same kernel pass."""
     ctx.loss = loss
     if ctx.needs_input_grad[2]:
-        value, grad = _value_and_gradient(loss, y, z)
+        value, grad = _value_and_gradient(loss, y, z, keep)
     else:
-        value, grad = _elementwise(loss, y, z, 0), None
-    ctx.save_for_backward(y, z, grad)
+        value = _elementwise(loss, y, z, 0)
+        value, grad = (value if keep is None else value * keep), None
+    ctx.save_for_backward(y, z, grad, keep)
     return value
 
 
 def _saved_gradient(ctx: Any, scale: torch.Tensor) -> Any:
-    """``scale * dL/dz`` for the backward of :class:`_Value` / :class:`_ValueSum`.
+    """``scale * keep * dL/dz`` for the backward of :class:`_Value`, :class:`_ValueSum` and
+    :class:`_KeptSum` (``keep`` 1 for the first two).
 
     With grad mode on (``create_graph=True``), a gradient whose own backward applies the
     Hessian. Otherwise the gradient the forward saved, scaled (out of place: a retained graph
     may be differentiated again; in place measured no faster), or computed now, scaled in
     place when it is the kernel's fresh output."""
-    y, z, grad = ctx.saved_tensors
+    y, z, grad, keep = ctx.saved_tensors
     loss = ctx.loss
     if torch.is_grad_enabled() and not torch.compiler.is_compiling():
         g: torch.Tensor = _Gradient.apply(loss, y, z)  # type: ignore[no-untyped-call]
-        return scale * g
+        return (scale if keep is None else scale * keep) * g
     if grad is not None:
         return scale * grad
     # A plain backward (and traced code: torch.compile has no double backward).
+    if keep is not None:
+        return scale * (_elementwise(loss, y, z, 1) * keep)
     grad, owned = _elementwise_owned(loss, y, z, 1)
     if owned and scale.dtype == grad.dtype:
         return grad.mul_(scale)
@@ -342,26 +349,14 @@ class _KeptSum(torch.autograd.Function):
         keep: torch.Tensor,
         divisor: torch.Tensor | None,
     ) -> torch.Tensor:
-        ctx.loss = loss
         ctx.divisor = divisor
-        if ctx.needs_input_grad[2]:
-            values, grad = _value_and_gradient(loss, y, z, keep)
-        else:
-            values, grad = _elementwise(loss, y, z, 0) * keep, None
-        ctx.save_for_backward(y, z, keep, grad)
-        total = torch.sum(values)
+        total = torch.sum(_save(ctx, loss, y, z, keep))
         return total if divisor is None else total / divisor
 
     @staticmethod
     def backward(ctx: Any, out: torch.Tensor) -> tuple[None, None, torch.Tensor, None, None]:
-        y, z, keep, grad = ctx.saved_tensors
         scale = out if ctx.divisor is None else out / ctx.divisor
-        if torch.is_grad_enabled():  # create_graph=True: a gradient with a Hessian backward
-            g: torch.Tensor = _Gradient.apply(ctx.loss, y, z)  # type: ignore[no-untyped-call]
-            return None, None, (scale * keep) * g, None, None
-        if grad is None:
-            grad = _elementwise(ctx.loss, y, z, 1) * keep
-        return None, None, scale * grad, None, None
+        return None, None, _saved_gradient(ctx, scale), None, None
 
 
 # ---------------------------------------------------------------------------------------------

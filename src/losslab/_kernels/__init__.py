@@ -353,20 +353,14 @@ def try_fused_flat(
 
     ``y``, ``z`` and the sample weights ``w`` (or None) must be C-contiguous, native-endian
     NumPy arrays of one shape and of dtype float32 or float64 (the caller guarantees it: these
-    are not checked). Returns
-    fresh arrays of z's shape for the outputs that ``need`` asks for, as :func:`try_fused`
-    does, with less Python per call (a few microseconds against about 25): what the kernel, its
-    parameters and flags are is looked up once per (kernel, args, need, dtype)
-    (:func:`_plan`)."""
-    config = _config_state()
+    are not checked). Returns fresh arrays of z's shape for the outputs that ``need`` asks for,
+    as :func:`try_fused` does, with less Python per call (a few microseconds against about
+    25): what the kernel, its parameters and flags are is looked up once per (kernel, args,
+    need, dtype) (:func:`_plan`)."""
     size = z.size
-    if not config["use_kernels"] or size < config["kernel_min_size"] or size == 0:
+    plan = None if size == 0 else _plan(kernel, args, need, z.dtype, size)
+    if plan is None:
         return None
-    plan = _plans.get((kernel, args, need, z.dtype))
-    if plan is None or _state["pid"] != os.getpid():
-        plan = _plan(kernel, args, need, z.dtype, size)
-        if plan is None:
-            return None
     dtype = z.dtype
     shape = z.shape
     v: Any = np.empty(shape, dtype) if need[0] else None
